@@ -1,0 +1,204 @@
+"""Topic + payload bytes → accepted records, or a rejection with its reason. Pure: no I/O, no clock.
+
+This is the contract of DESIGN.md ("MQTT contract (v1)") in code. A record is accepted or rejected
+whole; in an array each record stands on its own, so one bad record of a device's backlog does not
+cost the good ones. The device id comes from the topic only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .catalogue import Catalogue
+from .records import Reading, Rejection, StatusChange, YieldRecord
+from .registry import Registry
+from .times import TimeFormatError, parse_ts
+from .units import jin_to_kg, mu_to_ha
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+FUTURE_TOLERANCE_MS = 5 * 60_000
+PAST_LIMIT_MS = 365 * 86_400_000
+TOPIC_PREFIX = "nongyun/v1/"
+KINDS_FOR_TOPIC = {
+    "telemetry": ("station",),
+    "yield": ("yield_monitor", "grain_scale"),
+    "status": ("station", "yield_monitor", "grain_scale"),
+}
+MAX_AREA_HA = 10_000.0  # one record above 150,000 亩 is a typo, not a field
+MAX_YIELD_KG = 50_000_000.0
+MAX_PLOT_LEN = 64
+EXCERPT_BYTES = 256
+
+
+class Rejected(Exception):
+    """Internal: carries a reason code and detail out of the record validators."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(slots=True)
+class Decoded:
+    readings: list[Reading] = field(default_factory=list)
+    yields: list[YieldRecord] = field(default_factory=list)
+    statuses: list[StatusChange] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return len(self.readings) + len(self.yields) + len(self.statuses)
+
+
+def split_topic(topic: str) -> tuple[str, str] | None:
+    """``nongyun/v1/{device}/{kind}`` → (device, kind), or None when it is not a contract topic."""
+    if not topic.startswith(TOPIC_PREFIX):
+        return None
+    parts = topic[len(TOPIC_PREFIX):].split("/")
+    if len(parts) != 2 or parts[1] not in KINDS_FOR_TOPIC:
+        return None
+    device = parts[0]
+    if not 0 < len(device) <= 64 or not all(c.isascii() and (c.isalnum() or c in "_-") for c in device):
+        return None
+    return device, parts[1]
+
+
+def excerpt(payload: bytes) -> str:
+    text = payload[:EXCERPT_BYTES].decode("utf-8", errors="replace")
+    return text + ("…" if len(payload) > EXCERPT_BYTES else "")
+
+
+class PayloadDecoder:
+    """Holds the registry and catalogue; ``decode`` is called once per MQTT message."""
+
+    def __init__(self, registry: Registry, catalogue: Catalogue) -> None:
+        self.registry = registry
+        self.catalogue = catalogue
+        self._ranges = {m.id: (m.min, m.max) for m in catalogue.metrics.values()}
+
+    def decode(self, topic: str, payload: bytes, received_ms: int) -> Decoded:
+        out = Decoded()
+        parsed = split_topic(topic)
+        device_id = parsed[0] if parsed else ""
+
+        def reject(reason: str, detail: str) -> Decoded:
+            out.rejections.append(Rejection(received_ms, topic, device_id, reason, detail, excerpt(payload)))
+            return out
+
+        if parsed is None:
+            return reject("bad_topic", f"topic {topic[:200]!r} is not nongyun/v1/{{device}}/telemetry|yield|status")
+        _, kind = parsed
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            return reject("payload_too_large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+        device = self.registry.find(device_id)
+        if device is None:
+            return reject("unknown_device", f"device {device_id!r} is not registered")
+        if device.kind not in KINDS_FOR_TOPIC[kind]:
+            return reject("wrong_kind", f"a {device.kind} does not publish {kind}")
+        if kind == "status":
+            text = payload.strip().decode("utf-8", errors="replace").strip('"').lower()
+            if text not in ("online", "offline"):
+                return reject("bad_record", f"status must be online or offline, not {text[:40]!r}")
+            out.statuses.append(StatusChange(device_id, received_ms, text == "online"))
+            return out
+        try:
+            doc = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            return reject("bad_json", str(exc)[:200])
+        records = doc if isinstance(doc, list) else [doc]
+        if not records:
+            return reject("bad_record", "empty array")
+        for index, record in enumerate(records):
+            where = f"record {index}: " if isinstance(doc, list) else ""
+            try:
+                if not isinstance(record, dict):
+                    raise Rejected("bad_record", f"a record is a JSON object, not {type(record).__name__}")
+                claimed = record.get("device")
+                if claimed is not None and claimed != device_id:
+                    raise Rejected("device_mismatch", f"payload says device {str(claimed)[:64]!r}, topic {device_id!r}")
+                ts = self._ts(record, received_ms)
+                if kind == "telemetry":
+                    out.readings.append(Reading(device_id, device.village, ts, self._readings(record)))
+                else:
+                    out.yields.append(self._yield(record, device_id, device.village, ts))
+            except Rejected as r:
+                rec_bytes = orjson.dumps(record)[:EXCERPT_BYTES] if isinstance(doc, list) else payload
+                out.rejections.append(
+                    Rejection(received_ms, topic, device_id, r.reason, where + r.detail, excerpt(rec_bytes))
+                )
+        return out
+
+    def _ts(self, record: dict[str, Any], received_ms: int) -> int:
+        if "ts" not in record:
+            raise Rejected("bad_record", "missing ts")
+        try:
+            ts = parse_ts(record["ts"])
+        except TimeFormatError as exc:
+            raise Rejected("bad_timestamp", str(exc)) from None
+        if ts > received_ms + FUTURE_TOLERANCE_MS:
+            raise Rejected("time_in_future", f"ts is {(ts - received_ms) / 1000:.0f} s ahead of the receiving clock")
+        if ts < received_ms - PAST_LIMIT_MS:
+            raise Rejected("time_too_old", f"ts is {(received_ms - ts) / 86_400_000:.0f} days old (limit 365)")
+        return ts
+
+    def _readings(self, record: dict[str, Any]) -> dict[str, float]:
+        readings = record.get("readings")
+        if not isinstance(readings, dict) or not readings:
+            raise Rejected("bad_record", "readings must be a non-empty object of metric: value")
+        values: dict[str, float] = {}
+        for metric, value in readings.items():
+            bounds = self._ranges.get(metric)
+            if bounds is None:
+                raise Rejected("unknown_metric", f"metric {str(metric)[:64]!r} is not in the catalogue")
+            values[metric] = _number(metric, value, bounds[0], bounds[1])
+        return values
+
+    def _yield(self, record: dict[str, Any], device_id: str, village: str, ts: int) -> YieldRecord:
+        crop = record.get("crop")
+        if not isinstance(crop, str):
+            raise Rejected("bad_record", "missing crop")
+        if crop not in self.catalogue.crops:
+            raise Rejected("unknown_crop", f"crop {crop[:64]!r} is not in the catalogue")
+        area_ha = _one_of(record, "area_mu", "area_ha", mu_to_ha, 0.0, MAX_AREA_HA, positive=True)
+        yield_kg = _one_of(record, "yield_jin", "yield_kg", jin_to_kg, 0.0, MAX_YIELD_KG)
+        plot = record.get("plot", "")
+        if plot is None:
+            plot = ""
+        if not isinstance(plot, str) or len(plot) > MAX_PLOT_LEN or any(c in plot for c in "\n\r\t"):
+            raise Rejected("bad_record", f"plot must be a string of at most {MAX_PLOT_LEN} characters")
+        moisture = record.get("moisture_pct")
+        if moisture is not None:
+            moisture = _number("moisture_pct", moisture, 0.0, 100.0)
+        return YieldRecord(device_id, village, ts, crop, area_ha, yield_kg, plot, moisture)
+
+
+def _number(name: str, value: Any, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Rejected("not_finite", f"{name} = {str(value)[:40]!r} is not a number")
+    v = float(value)
+    if not math.isfinite(v):
+        raise Rejected("not_finite", f"{name} = {value!r} is not finite")
+    if not lo <= v <= hi:
+        raise Rejected("out_of_range", f"{name} = {v:g} is outside {lo:g}..{hi:g}")
+    return v
+
+
+def _one_of(record: dict[str, Any], cn_key: str, si_key: str, to_si: Any, lo: float, hi: float,
+            positive: bool = False) -> float:
+    """Exactly one of the 斤/亩 key and the SI key; the value converted to SI and range-checked."""
+    has_cn, has_si = cn_key in record, si_key in record
+    if has_cn == has_si:
+        raise Rejected("bad_record", f"give exactly one of {cn_key} and {si_key}")
+    key = cn_key if has_cn else si_key
+    raw = record[key]
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(float(raw)):
+        raise Rejected("not_finite", f"{key} = {str(raw)[:40]!r} is not a finite number")
+    value = float(to_si(float(raw))) if has_cn else float(raw)
+    if value < lo or value > hi or (positive and value <= 0):
+        raise Rejected("out_of_range", f"{key} = {raw:g} is outside the valid range")
+    return value

@@ -1,0 +1,101 @@
+"""What flows from ingest into a store: accepted records, rejections, and the batch that carries them.
+
+Records are SI and UTC (kg, ha, epoch ms) with their location tags resolved at ingest time. A
+point's identity is (measurement, tags, time), as in InfluxDB: writing the same identity again
+replaces the stored point, so a redelivered message never counts twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One telemetry record: measurement ``telemetry``, tags (district, township, village, device)."""
+
+    device: str
+    village: str
+    ts: int  # UTC epoch ms
+    values: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class YieldRecord:
+    """One harvest record: measurement ``yield``, tags (district, township, village, device, crop, plot).
+
+    ``device`` is empty for records entered by staff through the API.
+    """
+
+    device: str
+    village: str
+    ts: int
+    crop: str
+    area_ha: float
+    yield_kg: float
+    plot: str = ""
+    moisture_pct: float | None = None
+    source: str = "mqtt"  # mqtt | api
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A device's retained ``online``/``offline`` status (the last will says offline)."""
+
+    device: str
+    ts: int
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Input that was not stored, with the reason code operators filter by and a readable detail."""
+
+    ts: int  # when it was received, UTC epoch ms
+    topic: str
+    device: str
+    reason: str
+    detail: str
+    payload: str  # the first bytes of the payload, for the operator to see what came
+
+
+# Rejection reasons: stable codes (API, metrics, docs); the detail says which field and value.
+REASONS: dict[str, str] = {
+    "bad_topic": "topic is not nongyun/v1/{device}/telemetry|yield|status",
+    "payload_too_large": "payload over 64 KiB",
+    "bad_json": "payload is not JSON (or not UTF-8)",
+    "bad_record": "record is not of the contract's shape (missing or wrong keys)",
+    "bad_timestamp": "ts is not RFC 3339 with an offset nor integer epoch milliseconds",
+    "unknown_device": "device id is not in the registry",
+    "device_mismatch": "device id in the payload disagrees with the topic",
+    "wrong_kind": "this kind of device does not publish on this topic",
+    "unknown_metric": "metric is not in the catalogue",
+    "unknown_crop": "crop is not in the catalogue",
+    "not_finite": "value is not a finite number",
+    "out_of_range": "value is outside the metric's valid range",
+    "time_in_future": "ts more than 5 minutes ahead of the receiving clock",
+    "time_too_old": "ts over a year behind the receiving clock",
+    "store_rejected": "the store refused the record's content",
+}
+
+
+@dataclass(slots=True)
+class Batch:
+    """Everything one commit writes. A backend writes it atomically where it can."""
+
+    readings: list[Reading] = field(default_factory=list)
+    yields: list[YieldRecord] = field(default_factory=list)
+    statuses: list[StatusChange] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    messages: int = 0  # MQTT messages this batch came from: feeds the "received" counter
+    worker: str = ""  # the ingest worker that wrote it: counters are kept per worker
+
+    def __len__(self) -> int:
+        return len(self.readings) + len(self.yields) + len(self.statuses) + len(self.rejections)
+
+    def extend(self, other: Batch) -> None:
+        self.readings.extend(other.readings)
+        self.yields.extend(other.yields)
+        self.statuses.extend(other.statuses)
+        self.rejections.extend(other.rejections)
+        self.messages += other.messages

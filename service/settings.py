@@ -1,0 +1,213 @@
+"""Every setting in one declarative table: name, environment variable, default and help.
+
+Settings come from ``config/nongyun.toml`` and are overridden by environment variables (DESIGN.md);
+they are validated once, at start-up, and every problem is reported with where the value came from.
+``tests/test_docs.py`` fails when a setting here is not documented in the README and in the TOML file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import SettingsError
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # dotted key in nongyun.toml: section.name
+    env: str | None  # environment variable that overrides the file
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("store.backend", "NONGYUN_STORE", "sqlite", "store backend: `sqlite` (embedded) or `influxdb`"),
+    Setting("store.data_dir", "NONGYUN_DATA_DIR", "./data", "folder of the embedded store and local state"),
+    Setting("influxdb.url", "INFLUXDB_V2_URL", "", "InfluxDB 2 URL, e.g. http://influxdb:8086"),
+    Setting("influxdb.token", "INFLUXDB_V2_TOKEN", "", "InfluxDB 2 API token"),
+    Setting("influxdb.org", "INFLUXDB_V2_ORG", "", "InfluxDB 2 organization"),
+    Setting("influxdb.bucket", "NONGYUN_INFLUXDB_BUCKET", "nongyun", "bucket for raw points"),
+    Setting("influxdb.batch_size", "NONGYUN_INFLUXDB_BATCH_SIZE", 5000, "points per write request"),
+    Setting("influxdb.flush_interval_ms", "NONGYUN_INFLUXDB_FLUSH_MS", 1000, "write flush interval"),
+    Setting("mqtt.url", "NONGYUN_MQTT_URL", "mqtt://127.0.0.1:1883", "broker, mqtt://user:pass@host:port"),
+    Setting("mqtt.client_id", "NONGYUN_MQTT_CLIENT_ID", "nongyun-ingest",
+            "fixed client id of the ingest worker: its persistent session keeps the backlog"),
+    Setting("mqtt.shared_group", "NONGYUN_MQTT_SHARED_GROUP", "",
+            "shared-subscription group (e.g. `nongyun`) so several ingest workers split the load"),
+    Setting("ingest.batch_size", "NONGYUN_INGEST_BATCH_SIZE", 2000, "records per store commit"),
+    Setting("ingest.flush_ms", "NONGYUN_INGEST_FLUSH_MS", 200, "longest wait before a partial batch is committed"),
+    Setting("ingest.queue_max", "NONGYUN_INGEST_QUEUE_MAX", 20000,
+            "messages held in memory before ingest stops reading from the broker (back-pressure)"),
+    Setting("web.http", "NONGYUN_HTTP", "127.0.0.1:8080", "web listen address host:port"),
+    Setting("time.tz", "NONGYUN_TZ", "Asia/Shanghai", "time zone of calendar days and years"),
+    Setting("log.level", "NONGYUN_LOG_LEVEL", "INFO", "log level: DEBUG, INFO, WARNING or ERROR"),
+)
+
+
+class _Validated(BaseModel):
+    """The typed, validated form of SETTINGS; field names are the dotted keys with '_' for '.'."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    store_backend: Literal["sqlite", "influxdb"]
+    store_data_dir: Path
+    influxdb_url: str
+    influxdb_token: str
+    influxdb_org: str
+    influxdb_bucket: str = Field(min_length=1)
+    influxdb_batch_size: int = Field(ge=1, le=100_000)
+    influxdb_flush_interval_ms: int = Field(ge=1, le=600_000)
+    mqtt_url: str
+    mqtt_client_id: str = Field(min_length=1, max_length=64)
+    mqtt_shared_group: str = Field(pattern=r"^[A-Za-z0-9_-]*$")
+    ingest_batch_size: int = Field(ge=1, le=100_000)
+    ingest_flush_ms: int = Field(ge=1, le=60_000)
+    ingest_queue_max: int = Field(ge=10, le=10_000_000)
+    web_http: str
+    time_tz: str
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+            raise ValueError("must look like mqtt://[user:pass@]host[:port]")
+        _ = parts.port  # raises ValueError on a bad port
+        return v
+
+    @field_validator("web_http")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:8080")
+        return v
+
+    @field_validator("time_tz")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Asia/Shanghai)") from exc
+        return v
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every process is built from; ``config_dir`` locates regions, devices and catalogue."""
+
+    config_dir: Path
+    values: _Validated
+
+    # Convenience accessors: the names the rest of the code reads.
+    @property
+    def store(self) -> str:
+        return self.values.store_backend
+
+    @property
+    def data_dir(self) -> Path:
+        return self.values.store_data_dir
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.values.time_tz)
+
+    @property
+    def mqtt(self) -> MqttAddress:
+        return MqttAddress.parse(self.values.mqtt_url)
+
+    @property
+    def http(self) -> tuple[str, int]:
+        host, _, port = self.values.web_http.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with some values replaced (dotted keys with '_' for '.'); validated again."""
+        merged = self.values.model_dump() | overrides
+        return Settings(self.config_dir, _validate(merged, {k: "override" for k in overrides}))
+
+
+@dataclass(frozen=True)
+class MqttAddress:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+
+    @classmethod
+    def parse(cls, url: str) -> MqttAddress:
+        parts = urlsplit(url)
+        return cls(parts.hostname or "127.0.0.1", parts.port or 1883, parts.username, parts.password)
+
+
+def _field(key: str) -> str:
+    return key.replace(".", "_")
+
+
+def _validate(raw: Mapping[str, Any], sources: Mapping[str, str]) -> _Validated:
+    try:
+        return _Validated.model_validate(dict(raw))
+    except ValidationError as exc:
+        by_field = {_field(s.key): s for s in SETTINGS}
+        lines = []
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            setting = by_field.get(name)
+            where = sources.get(name, "default")
+            label = f"{setting.key} ({setting.env})" if setting and setting.env else name
+            lines.append(f"  {label} = {err.get('input')!r} from {where}: {err['msg']}")
+        raise SettingsError("invalid settings:\n" + "\n".join(lines)) from None
+
+
+def load(
+    config_dir: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Defaults ← ``config_dir/nongyun.toml`` ← environment ← ``overrides`` (dotted keys)."""
+    env = os.environ if env is None else env
+    cfg = Path(config_dir if config_dir is not None else env.get("NONGYUN_CONFIG", "./config"))
+    raw: dict[str, Any] = {_field(s.key): s.default for s in SETTINGS}
+    sources: dict[str, str] = {}
+    known = {s.key for s in SETTINGS}
+    toml_path = cfg / "nongyun.toml"
+    if toml_path.exists():
+        try:
+            doc = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{toml_path}: not valid TOML: {exc}") from None
+        for section, table in doc.items():
+            if not isinstance(table, dict):
+                raise SettingsError(f"{toml_path}: top-level key {section!r} must be a [section]")
+            for name, value in table.items():
+                key = f"{section}.{name}"
+                if key not in known:
+                    raise SettingsError(f"{toml_path}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
+                raw[_field(key)] = value
+                sources[_field(key)] = str(toml_path)
+    for s in SETTINGS:
+        if s.env and s.env in env:
+            raw[_field(s.key)] = env[s.env]
+            sources[_field(s.key)] = f"${s.env}"
+    for key, value in (overrides or {}).items():
+        if key not in known:
+            raise SettingsError(f"unknown setting {key!r}")
+        raw[_field(key)] = value
+        sources[_field(key)] = "override"
+    values = _validate(raw, sources)
+    if values.store_backend == "influxdb":
+        missing = [s.env for s in SETTINGS if s.key in ("influxdb.url", "influxdb.org") and not raw[_field(s.key)]]
+        if missing:
+            raise SettingsError(f"invalid settings:\n  store.backend = 'influxdb' needs {', '.join(map(str, missing))}")
+    return Settings(cfg, values)
