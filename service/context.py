@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .catalogue import Catalogue
-from .registry import Registry
 from .regions import RegionTree
+from .registry import Registry
 from .settings import Settings, load
 
 

@@ -104,7 +104,7 @@ class PayloadDecoder:
             text = payload.strip().decode("utf-8", errors="replace").strip('"').lower()
             if text not in ("online", "offline"):
                 return reject("bad_record", f"status must be online or offline, not {text[:40]!r}")
-            out.statuses.append(StatusChange(device_id, received_ms, text == "online"))
+            out.statuses.append(StatusChange(device_id, received_ms, text == "online", device.village))
             return out
         try:
             doc = orjson.loads(payload)

@@ -45,6 +45,7 @@ class StatusChange:
     device: str
     ts: int
     online: bool
+    village: str = ""  # location tag resolved at ingest time, like every point
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,401 @@
+"""The embedded store: one SQLite file under the data folder, no server.
+
+Layout, chosen from the figures in MEASUREMENTS.md:
+- ``readings`` is narrow (one row per metric value) and WITHOUT ROWID with the primary key
+  (metric, ts, village, device): a point's identity is its key, so ``ON CONFLICT DO UPDATE`` gives
+  InfluxDB's "same series and time replaces, field by field" rule, and every query of one metric
+  over a time range is a range scan of the key. Devices and metrics are small integers.
+- ``latest`` keeps the newest value per (device, metric), maintained on write from each batch's
+  maxima, so "latest per device" never scans history.
+- Village codes are integers; a region is a code range because codes nest by prefix.
+- One connection per thread (web requests and the ingest writer run in different threads); WAL lets
+  readers run beside the writer.
+Vendor errors become StoreUnavailable (locked, read-only, I/O: retry) or StoreRejected (content).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from ..errors import StoreRejected, StoreUnavailable
+from ..records import Batch, Rejection, YieldRecord
+from ..times import DAY_MS, local_year, utc_offset_ms, window_start
+from .base import DeviceLatest, IngestCounters, ReadingsQuery, Series, YieldsQuery, YieldTotals
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS device_ids (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS metric_ids (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS readings (
+    metric INTEGER NOT NULL, ts INTEGER NOT NULL, village INTEGER NOT NULL, device INTEGER NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (metric, ts, village, device)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS latest (
+    device INTEGER NOT NULL, metric INTEGER NOT NULL, ts INTEGER NOT NULL, village INTEGER NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (device, metric)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS yields (
+    village INTEGER NOT NULL, device TEXT NOT NULL, crop TEXT NOT NULL, plot TEXT NOT NULL,
+    ts INTEGER NOT NULL, area_ha REAL NOT NULL, yield_kg REAL NOT NULL, moisture_pct REAL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (village, device, crop, plot, ts)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS yields_by_ts ON yields (ts);
+CREATE TABLE IF NOT EXISTS device_status (
+    device TEXT PRIMARY KEY, village INTEGER NOT NULL, online INTEGER NOT NULL, ts INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rejections (
+    id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, topic TEXT NOT NULL, device TEXT NOT NULL,
+    reason TEXT NOT NULL, detail TEXT NOT NULL, payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rejections_by_reason ON rejections (reason, id);
+CREATE TABLE IF NOT EXISTS counters (
+    worker TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (worker, name)
+) WITHOUT ROWID;
+"""
+
+UPSERT_READING = (
+    "INSERT INTO readings (metric, ts, village, device, value) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (metric, ts, village, device) DO UPDATE SET value = excluded.value"
+)
+UPSERT_LATEST = (
+    "INSERT INTO latest (device, metric, ts, village, value) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (device, metric) DO UPDATE SET ts = excluded.ts, village = excluded.village, "
+    "value = excluded.value WHERE excluded.ts >= latest.ts"
+)
+UPSERT_YIELD = (
+    "INSERT INTO yields (village, device, crop, plot, ts, area_ha, yield_kg, moisture_pct, source) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (village, device, crop, plot, ts) DO UPDATE SET "
+    "area_ha = excluded.area_ha, yield_kg = excluded.yield_kg, moisture_pct = excluded.moisture_pct, "
+    "source = excluded.source"
+)
+UPSERT_STATUS = (
+    "INSERT INTO device_status (device, village, online, ts) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (device) DO UPDATE SET village = excluded.village, online = excluded.online, "
+    "ts = excluded.ts WHERE excluded.ts >= device_status.ts"
+)
+INSERT_REJECTION = (
+    "INSERT INTO rejections (ts, topic, device, reason, detail, payload) VALUES (?, ?, ?, ?, ?, ?)"
+)
+ADD_COUNTER = (
+    "INSERT INTO counters (worker, name, value) VALUES (?, ?, ?) "
+    "ON CONFLICT (worker, name) DO UPDATE SET value = value + excluded.value"
+)
+SET_COUNTER = (
+    "INSERT INTO counters (worker, name, value) VALUES (?, ?, ?) "
+    "ON CONFLICT (worker, name) DO UPDATE SET value = excluded.value"
+)
+AGG_SQL = {"mean": "AVG(value)", "min": "MIN(value)", "max": "MAX(value)", "sum": "SUM(value)",
+           "count": "COUNT(*)"}
+GROUP_DIVISOR = {"district": 1_000_000, "township": 1_000, "village": 1}
+KEEP_REJECTIONS = 100_000
+TRANSIENT_MESSAGES = ("locked", "busy", "readonly", "read-only", "unable to open", "disk i/o", "full")
+
+
+@lru_cache(maxsize=16)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _local_year_sql(ts: int, tz_name: str) -> int:
+    return local_year(ts, _zone(tz_name))
+
+
+def _constant_offset(tz: ZoneInfo, start: int, end: int) -> int | None:
+    """The zone's UTC offset if it is the same over all of [start, end), else None (a DST change).
+
+    Sampled every 6 hours, which no real zone's transitions slip between twice."""
+    first = utc_offset_ms(start, tz)
+    step = DAY_MS // 4
+    for t in range(start, end, step):
+        if utc_offset_ms(t, tz) != first:
+            return None
+    return first if utc_offset_ms(max(start, end - 1), tz) == first else None
+
+
+class SqliteStore:
+    name = "sqlite"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._ids: dict[tuple[str, str], int] = {}
+        self._writes = 0
+        with self._guard():
+            conn = self._conn()
+            conn.executescript(SCHEMA)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SqliteStore:
+        return cls(Path(settings.data_dir) / "nongyun.sqlite3")
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache per connection
+            conn.execute("PRAGMA temp_store=MEMORY")
+            conn.create_function("local_year", 2, _local_year_sql, deterministic=True)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Map sqlite3 errors into the store error tree at the edge."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            msg = str(exc).lower()
+            if any(word in msg for word in TRANSIENT_MESSAGES):
+                raise StoreUnavailable(f"sqlite: {exc}") from exc
+            raise StoreRejected(f"sqlite: {exc}") from exc
+        except sqlite3.IntegrityError as exc:
+            raise StoreRejected(f"sqlite: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"sqlite: {exc}") from exc
+
+    def _id(self, conn: sqlite3.Connection, table: str, name: str) -> int:
+        key = (table, name)
+        found = self._ids.get(key)
+        if found is not None:
+            return found
+        conn.execute(f"INSERT OR IGNORE INTO {table} (name) VALUES (?)", (name,))
+        row = conn.execute(f"SELECT id FROM {table} WHERE name = ?", (name,)).fetchone()
+        self._ids[key] = int(row[0])
+        return int(row[0])
+
+    def _names(self, conn: sqlite3.Connection, table: str) -> dict[int, str]:
+        return {int(i): str(n) for i, n in conn.execute(f"SELECT id, name FROM {table}")}
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write(self, batch: Batch) -> None:
+        with self._write_lock, self._guard():
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._write(conn, batch)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                # ids cached inside a rolled-back transaction may not exist
+                self._ids.clear()
+                raise
+            self._writes += 1
+            if self._writes % 1000 == 0:
+                conn.execute("DELETE FROM rejections WHERE id <= (SELECT MAX(id) FROM rejections) - ?",
+                             (KEEP_REJECTIONS,))
+
+    def _write(self, conn: sqlite3.Connection, batch: Batch) -> None:
+        rows: list[tuple[int, int, int, int, float]] = []
+        newest: dict[tuple[int, int], tuple[int, int, float]] = {}
+        for r in batch.readings:
+            device = self._id(conn, "device_ids", r.device)
+            village = int(r.village)
+            for metric_name, value in r.values.items():
+                metric = self._id(conn, "metric_ids", metric_name)
+                rows.append((metric, r.ts, village, device, value))
+                key = (device, metric)
+                seen = newest.get(key)
+                if seen is None or r.ts >= seen[0]:
+                    newest[key] = (r.ts, village, value)
+        if rows:
+            conn.executemany(UPSERT_READING, rows)
+            conn.executemany(UPSERT_LATEST, [(d, m, ts, v, val) for (d, m), (ts, v, val) in newest.items()])
+        if batch.yields:
+            conn.executemany(UPSERT_YIELD, [
+                (int(y.village), y.device, y.crop, y.plot, y.ts, y.area_ha, y.yield_kg, y.moisture_pct, y.source)
+                for y in batch.yields
+            ])
+        if batch.statuses:
+            conn.executemany(UPSERT_STATUS, [
+                (s.device, int(s.village) if s.village else 0, int(s.online), s.ts) for s in batch.statuses
+            ])
+        if batch.rejections:
+            conn.executemany(INSERT_REJECTION, [
+                (j.ts, j.topic, j.device, j.reason, j.detail, j.payload) for j in batch.rejections
+            ])
+        worker = batch.worker or "-"
+        counts: dict[str, int] = {
+            "received": batch.messages,
+            "accepted": len(batch.readings) + len(batch.yields) + len(batch.statuses),
+        }
+        for j in batch.rejections:
+            counts["rejected:" + j.reason] = counts.get("rejected:" + j.reason, 0) + 1
+        conn.executemany(ADD_COUNTER, [(worker, k, v) for k, v in counts.items() if v])
+        conn.execute(SET_COUNTER, (worker, "last_commit", int(time.time() * 1000)))
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: Any = ()) -> list[Any]:
+        with self._guard():
+            return self._conn().execute(sql, params).fetchall()
+
+    def readings(self, q: ReadingsQuery) -> Series:
+        conn = self._conn()
+        metric = self._ids.get(("metric_ids", q.metric))
+        if metric is None:
+            row = self._query("SELECT id FROM metric_ids WHERE name = ?", (q.metric,))
+            if not row:
+                return {}
+            metric = int(row[0][0])
+        key_sql = "device" if q.group_by == "device" else f"village / {GROUP_DIVISOR[q.group_by]}"
+        agg = AGG_SQL[q.agg]
+        where = "metric = ? AND ts >= ? AND ts < ? AND village BETWEEN ? AND ?"
+        params: list[int] = [metric, q.start, q.end, q.villages[0], q.villages[1]]
+        offset = _constant_offset(q.tz, q.start, q.end)
+        out: Series = {}
+        if offset is not None:
+            sql = (f"SELECT {key_sql} AS k, ((ts + ?) / ?) * ? - ? AS w, {agg} FROM readings "
+                   f"WHERE {where} GROUP BY k, w ORDER BY k, w")
+            rows = self._query(sql, [offset, q.every, q.every, offset, *params])
+            for k, w, v in rows:
+                out.setdefault(str(k), []).append((int(w), float(v)))
+        else:
+            out = self._readings_in_python(conn, key_sql, where, params, q)
+        if q.group_by == "device":
+            names = self._names(conn, "device_ids")
+            out = {names[int(k)]: v for k, v in out.items()}
+        return out
+
+    def _readings_in_python(self, conn: sqlite3.Connection, key_sql: str, where: str, params: list[int],
+                            q: ReadingsQuery) -> Series:
+        """Slow path for a range that spans a DST change: windows from the offset at each sample."""
+        acc: dict[tuple[str, int], list[float]] = {}
+        with self._guard():
+            cursor = conn.execute(f"SELECT {key_sql}, ts, value FROM readings WHERE {where}", params)
+            for k, ts, value in cursor:
+                w = window_start(int(ts), q.every, q.tz)
+                slot = acc.setdefault((str(k), w), [0.0, 0.0, float("inf"), float("-inf")])
+                slot[0] += 1
+                slot[1] += value
+                slot[2] = min(slot[2], value)
+                slot[3] = max(slot[3], value)
+        out: Series = {}
+        for (k, w), (n, total, lo, hi) in sorted(acc.items()):
+            value = {"count": n, "sum": total, "mean": total / n, "min": lo, "max": hi}[q.agg]
+            out.setdefault(k, []).append((w, value))
+        return out
+
+    def yields(self, q: YieldsQuery) -> list[YieldTotals]:
+        params: list[Any] = []
+        if q.group_by in GROUP_DIVISOR:
+            key_sql = f"village / {GROUP_DIVISOR[q.group_by]}"
+        elif q.group_by == "year":
+            key_sql = "local_year(ts, ?)"
+            params.append(q.tz.key)
+        else:
+            key_sql = q.group_by  # device or crop: column names, from a closed set
+        where = "ts >= ? AND ts < ? AND village BETWEEN ? AND ?"
+        params += [q.start, q.end, q.villages[0], q.villages[1]]
+        if q.crop is not None:
+            where += " AND crop = ?"
+            params.append(q.crop)
+        rows = self._query(
+            f"SELECT {key_sql} AS k, COUNT(*), SUM(area_ha), SUM(yield_kg) FROM yields WHERE {where} "
+            "GROUP BY k ORDER BY k", params)
+        return [YieldTotals(str(k), int(n), float(a), float(y)) for k, n, a, y in rows]
+
+    def yield_records(self, villages: tuple[int, int], start: int, end: int, limit: int = 500) -> list[YieldRecord]:
+        rows = self._query(
+            "SELECT device, village, ts, crop, area_ha, yield_kg, plot, moisture_pct, source FROM yields "
+            "WHERE village BETWEEN ? AND ? AND ts >= ? AND ts < ? ORDER BY ts DESC LIMIT ?",
+            (villages[0], villages[1], start, end, limit))
+        return [YieldRecord(d, str(v), int(ts), c, float(a), float(y), p, m, s)
+                for d, v, ts, c, a, y, p, m, s in rows]
+
+    def latest(self, villages: tuple[int, int], since: int) -> dict[str, DeviceLatest]:
+        conn = self._conn()
+        lo, hi = villages
+        out: dict[str, DeviceLatest] = {}
+        devices = self._names(conn, "device_ids")
+        metrics = self._names(conn, "metric_ids")
+        for device, metric, ts, value in self._query(
+                "SELECT device, metric, ts, value FROM latest WHERE village BETWEEN ? AND ? AND ts >= ?",
+                (lo, hi, since)):
+            entry = out.setdefault(devices[device], DeviceLatest(devices[device]))
+            entry.values[metrics[metric]] = (int(ts), float(value))
+            entry.last_seen = max(entry.last_seen or 0, int(ts))
+        for device, ts in self._query(
+                "SELECT device, MAX(ts) FROM yields WHERE village BETWEEN ? AND ? AND device != '' AND ts >= ? "
+                "GROUP BY device", (lo, hi, since)):
+            entry = out.setdefault(device, DeviceLatest(device))
+            entry.last_seen = max(entry.last_seen or 0, int(ts))
+        for device, online, ts in self._query(
+                "SELECT device, online, ts FROM device_status WHERE village BETWEEN ? AND ?", (lo, hi)):
+            entry = out.setdefault(device, DeviceLatest(device))
+            entry.status, entry.status_ts = bool(online), int(ts)
+            if ts >= since:
+                entry.last_seen = max(entry.last_seen or 0, int(ts))
+        return out
+
+    def rejections(self, limit: int = 100, reason: str | None = None, device: str | None = None) -> list[Rejection]:
+        where, params = [], []
+        if reason is not None:
+            where.append("reason = ?")
+            params.append(reason)
+        if device is not None:
+            where.append("device = ?")
+            params.append(device)
+        sql = "SELECT ts, topic, device, reason, detail, payload FROM rejections"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._query(sql + " ORDER BY id DESC LIMIT ?", [*params, limit])
+        return [Rejection(int(ts), t, d, r, de, p) for ts, t, d, r, de, p in rows]
+
+    def counters(self) -> IngestCounters:
+        received = accepted = 0
+        rejected: dict[str, int] = {}
+        workers: dict[str, int] = {}
+        for worker, name, value in self._query("SELECT worker, name, value FROM counters"):
+            if name == "received":
+                received += value
+            elif name == "accepted":
+                accepted += value
+            elif name == "last_commit":
+                workers[worker] = int(value)
+            elif name.startswith("rejected:"):
+                reason = name.split(":", 1)[1]
+                rejected[reason] = rejected.get(reason, 0) + int(value)
+        return IngestCounters(received, accepted, rejected, workers)
+
+    def ping(self) -> dict[str, object]:
+        try:
+            self._query("SELECT 1")
+            size = self.path.stat().st_size if self.path.exists() else 0
+            return {"ok": True, "backend": "sqlite", "path": str(self.path), "size_bytes": size}
+        except Exception as exc:  # a health probe reports, never raises
+            return {"ok": False, "backend": "sqlite", "path": str(self.path), "error": str(exc)}
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                with suppress(sqlite3.Error):
+                    conn.close()
+            self._all.clear()
+        self._local = threading.local()
+

@@ -1,0 +1,74 @@
+"""A real Mosquitto of the tests' own, on a free loopback port, with its own config and data folder.
+
+Tests never share the machine's broker on 1883: parallel runs, persistent sessions and retained
+messages would leak between them. Restartable, so fault tests can stop and start it mid-stream.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+class Mosquitto:
+    def __init__(self, workdir: Path, extra_conf: str = "", port: int | None = None,
+                 persistence: bool = True) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.conf = workdir / "mosquitto.conf"
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true" if "allow_anonymous" not in extra_conf else "",
+            "max_queued_messages 0",  # 0 = unlimited: a test backlog must never be dropped
+            "max_inflight_messages 100",
+            "persistent_client_expiration 1d",
+        ]
+        if persistence:
+            lines += ["persistence true", f"persistence_location {workdir}/", "autosave_interval 1"]
+        lines.append(extra_conf)
+        self.conf.write_text("\n".join(line for line in lines if line) + "\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> Mosquitto:
+        log = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=log, stderr=log)
+        wait_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM: Mosquitto saves its persistence file before it exits."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
