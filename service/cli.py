@@ -1,0 +1,239 @@
+"""The ``nongyun`` command: one entry point per process kind of DESIGN.md "Running it".
+
+Every command builds from the same settings and config (``context.build``), so a bad setting fails
+here with a precise message before anything connects. Imports are local to each command: ``nongyun
+web`` never imports paho, ``nongyun ingest`` never imports Flask.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .errors import NongyunError, SettingsError
+
+if TYPE_CHECKING:
+    from .context import Context
+    from .store.base import Store
+
+log = logging.getLogger("nongyun")
+
+
+def _context() -> Context:
+    from .context import build
+
+    ctx = build()
+    logging.basicConfig(level=ctx.settings.values.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return ctx
+
+
+def _open_store(ctx: Context) -> Store:
+    from .store import open_store
+
+    return open_store(ctx.settings)
+
+
+@contextmanager
+def _until_signal() -> Iterator[threading.Event]:
+    """An event set by SIGINT/SIGTERM, so every command shuts down the same orderly way."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+class _Group(click.Group):
+    """Turns our configuration errors into one readable line and exit code 2, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            click.echo(f"nongyun: {exc}", err=True)
+            sys.exit(2)
+        except NongyunError as exc:
+            click.echo(f"nongyun: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="nongyun")
+def main() -> None:
+    """农云 nongyun: agricultural digital-village monitoring (MQTT → store → dashboards and REST API)."""
+
+
+def _start_ingest(ctx: Context, store: Store) -> Any:
+    from .ingest import connect
+    from .payloads import PayloadDecoder
+
+    ingest = connect(ctx.settings, PayloadDecoder(ctx.registry, ctx.catalogue), store)
+    ingest.start()
+    return ingest
+
+
+def _start_jobs(ctx: Context, store: Store) -> Any | None:
+    try:
+        from .jobs import start_jobs
+    except ImportError:
+        return None
+    return start_jobs(ctx, store)
+
+
+def _web_server(ctx: Context, store: Store, host: str, port: int) -> Any:
+    from werkzeug.serving import make_server
+
+    from .web import create_app
+
+    server = make_server(host, port, create_app(ctx, store), threaded=True)
+    threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
+    return server
+
+
+@main.command()
+def serve() -> None:
+    """Ingest, web and jobs in one process (a small deployment, or a laptop)."""
+    ctx = _context()
+    store = _open_store(ctx)
+    host, port = ctx.settings.http
+    with _until_signal() as stop, ExitStack() as stack:
+        stack.callback(store.close)
+        ingest = _start_ingest(ctx, store)
+        stack.callback(ingest.stop)
+        jobs = _start_jobs(ctx, store)
+        if jobs is not None:
+            stack.callback(jobs.shutdown)
+        server = _web_server(ctx, store, host, port)
+        stack.callback(server.shutdown)
+        click.echo(f"nongyun serving on http://{host}:{port}/ (ingest from {ctx.settings.values.mqtt_url})")
+        stop.wait()
+
+
+@main.command()
+def ingest() -> None:
+    """An ingest worker: MQTT → store. Several share the load with mqtt.shared_group set."""
+    ctx = _context()
+    store = _open_store(ctx)
+    with _until_signal() as stop:
+        worker = _start_ingest(ctx, store)
+        click.echo(f"nongyun ingest: {ctx.settings.values.mqtt_url} → {store.name}")
+        stop.wait()
+        worker.stop()
+        store.close()
+
+
+@main.command()
+def web() -> None:
+    """The web app alone (stateless; behind gunicorn in production: `gunicorn 'service.web:wsgi_app()'`)."""
+    ctx = _context()
+    store = _open_store(ctx)
+    host, port = ctx.settings.http
+    with _until_signal() as stop:
+        server = _web_server(ctx, store, host, port)
+        click.echo(f"nongyun web on http://{host}:{port}/")
+        stop.wait()
+        server.shutdown()
+        store.close()
+
+
+@main.command()
+def jobs() -> None:
+    """The scheduled jobs (rollups, station health, alerts): run exactly one per deployment."""
+    ctx = _context()
+    store = _open_store(ctx)
+    with _until_signal() as stop:
+        runner = _start_jobs(ctx, store)
+        if runner is None:
+            raise click.ClickException("this build has no jobs module")
+        click.echo("nongyun jobs running")
+        stop.wait()
+        runner.shutdown()
+        store.close()
+
+
+@main.command()
+@click.option("--url", help="broker URL (default: mqtt.url setting)")
+@click.option("--speed", default=1.0, show_default=True, help="simulated seconds per real second")
+@click.option("--seed", default=2026, show_default=True, help="random seed of the district's weather")
+def simulate(url: str | None, speed: float, seed: int) -> None:
+    """Publish the district's devices live over MQTT, as the real ones do."""
+    from sensors.simulator import District
+
+    ctx = _context()
+    district = District(ctx, seed=seed)
+    with _until_signal() as stop:
+        click.echo(f"simulating {len(ctx.registry)} devices → {url or ctx.settings.values.mqtt_url}")
+        district.run_live(url or ctx.settings.values.mqtt_url, speed=speed, stop_event=stop)
+
+
+@main.command()
+@click.option("--days", default=None, type=int, help="history to backfill (default: since 1 April)")
+@click.option("--seed", default=2026, show_default=True)
+@click.option("--no-live", is_flag=True, help="backfill only; no live devices")
+def demo(days: int | None, seed: int, no_live: bool) -> None:
+    """Everything on one machine: embedded store, a broker, simulated devices with a season of history."""
+    from .demo import run_demo
+
+    ctx = _context()
+    run_demo(ctx, days=days, seed=seed, live=not no_live, echo=click.echo)
+
+
+@main.command("settings")
+def show_settings() -> None:
+    """Print every setting in force and where it came from."""
+    from .settings import SETTINGS
+
+    ctx = _context()
+    values = ctx.settings.values.model_dump()
+    for s in SETTINGS:
+        value = values[s.key.replace(".", "_")]
+        if "token" in s.key and value:
+            value = "****"
+        click.echo(f"{s.key:28} {value!s:40} ${s.env}")
+
+
+@main.command()
+@click.option("--limit", default=20, show_default=True)
+@click.option("--reason", default=None, help="only this reason code")
+@click.option("--device", default=None, help="only this device")
+def rejections(limit: int, reason: str | None, device: str | None) -> None:
+    """List the most recent rejected inputs with their reasons (operators' view)."""
+    from .times import format_local
+
+    ctx = _context()
+    store = _open_store(ctx)
+    counters = store.counters()
+    click.echo(f"received {counters.received}, accepted {counters.accepted}, rejected "
+               + (", ".join(f"{k} {v}" for k, v in sorted(counters.rejected.items())) or "0"))
+    for r in store.rejections(limit=limit, reason=reason, device=device):
+        click.echo(f"{format_local(r.ts, ctx.settings.tz)}  {r.reason:18} {r.device or '-':18} {r.detail}")
+    store.close()
+
+
+def _echo_progress(label: str) -> Callable[[int, int], None]:
+    """A progress callback (done, total) drawing one line, for long work started from the CLI."""
+
+    def progress(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        click.echo(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", nl=done >= total)
+
+    return progress
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

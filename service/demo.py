@@ -1,0 +1,102 @@
+"""``nongyun demo``: the whole service on one machine with nothing installed beyond the package.
+
+A broker (the configured one when it answers, else an in-process one on that address), the embedded
+store, a season of simulated history written straight into the store through the same payload
+decoder as ingest, then live simulated devices publishing over MQTT into a real ingest worker, and
+the web app. History already backfilled is kept: a second run only fills the gap since the last.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .context import Context
+from .times import now_ms
+
+HOUR_MS = 3_600_000
+MARKER = "demo-backfill.json"
+
+
+def season_start(now: int, ctx: Context) -> int:
+    """1 April of the current local year: sowing starts late April, so April shows the dry spring."""
+    year = datetime.fromtimestamp(now / 1000, ctx.settings.tz).year
+    return int(datetime(year, 4, 1, tzinfo=ctx.settings.tz).timestamp() * 1000)
+
+
+def _progress(echo: Callable[..., Any], label: str) -> Callable[[int, int], None]:
+    last = [-1]
+
+    def progress(done: int, total: int) -> None:
+        pct = 100 * done // max(total, 1)
+        if pct != last[0] and (pct % 5 == 0 or done >= total):
+            last[0] = pct
+            bar = "#" * (pct // 4) + "." * (25 - pct // 4)
+            echo(f"\r{label} [{bar}] {pct:3d}%", nl=done >= total)
+
+    return progress
+
+
+def backfill(ctx: Context, store: Any, district: Any, *, days: int | None, echo: Callable[..., Any]) -> None:
+    """Fill history from the marker's end (or the season start) to now, hourly."""
+    data_dir = Path(ctx.settings.data_dir)
+    marker = data_dir / MARKER
+    now = now_ms() // HOUR_MS * HOUR_MS
+    start = now - days * 24 * HOUR_MS if days else season_start(now, ctx)
+    prev = json.loads(marker.read_text()) if marker.exists() else None
+    if prev and int(prev["start"]) <= start:
+        start = max(start, int(prev["end"]))
+    if now - start >= HOUR_MS:
+        district.backfill(store, start, now, HOUR_MS, progress=_progress(echo, "backfilling readings"))
+    if prev is None:
+        # Harvest records of this season and the last one, for year-on-year (同比) comparisons.
+        year = datetime.fromtimestamp(now / 1000, ctx.settings.tz).year
+        for y in (year - 1, year):
+            y_start = int(datetime(y, 1, 1, tzinfo=ctx.settings.tz).timestamp() * 1000)
+            y_end = min(now, int(datetime(y + 1, 1, 1, tzinfo=ctx.settings.tz).timestamp() * 1000))
+            district.backfill_yields(store, y_start, y_end)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"start": int(prev["start"]) if prev else start, "end": now}))
+
+
+def run_demo(ctx: Context, *, days: int | None, seed: int, live: bool, echo: Callable[..., Any],
+             stop: threading.Event | None = None) -> None:
+    from sensors.simulator import District
+
+    from .broker import ensure_broker
+    from .cli import _start_ingest, _start_jobs, _until_signal, _web_server
+    from .store import open_store
+
+    settings = ctx.settings
+    mqtt = settings.mqtt
+    host, port = settings.http
+    with ExitStack() as stack:
+        broker = ensure_broker(mqtt.host, mqtt.port)
+        if broker is not None:
+            stack.callback(broker.stop)
+            echo(f"started an in-process MQTT broker on {mqtt.host}:{mqtt.port}")
+        else:
+            echo(f"using the MQTT broker at {mqtt.host}:{mqtt.port}")
+        store = open_store(settings)
+        stack.callback(store.close)
+        district = District(ctx, seed=seed)
+        backfill(ctx, store, district, days=days, echo=echo)
+        ingest = _start_ingest(ctx, store)
+        stack.callback(ingest.stop)
+        jobs = _start_jobs(ctx, store)
+        if jobs is not None:
+            stack.callback(jobs.shutdown)
+        server = _web_server(ctx, store, host, port)
+        stack.callback(server.shutdown)
+        signals = stack.enter_context(_until_signal()) if stop is None else stop
+        if live:
+            sim = threading.Thread(target=district.run_live, name="simulator", daemon=True,
+                                   kwargs={"url": settings.values.mqtt_url, "speed": 1.0, "stop_event": signals})
+            sim.start()
+        echo(f"nongyun demo ready: http://{host}:{port}/  (API: http://{host}:{port}/api/v1/regions)")
+        signals.wait()
