@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import IO
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -51,14 +52,15 @@ class Mosquitto:
         lines.append(extra_conf)
         self.conf.write_text("\n".join(line for line in lines if line) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> Mosquitto:
-        log = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=log, stderr=log)
+        self._log = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=self._log, stderr=self._log)
         wait_port(self.port)
         return self
 
@@ -68,6 +70,9 @@ class Mosquitto:
             self.proc.terminate()
             self.proc.wait(timeout=10)
         self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def restart(self) -> None:
         self.stop()

@@ -1,0 +1,98 @@
+"""Every rejection reason, sent through the real broker, is recorded with its reason while ingestion runs on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from service.context import Context
+from service.records import REASONS
+from service.store.sqlite import SqliteStore
+from service.times import now_ms
+from tests.brokers import Mosquitto
+from tests.test_ingest import (
+    ALL_VILLAGES,
+    SCALE,
+    STATION,
+    Publisher,
+    publisher,  # noqa: F401 - fixture
+    reading,
+    running_ingest,
+    settled,
+    store,  # noqa: F401 - fixture
+    wait_for,
+)
+
+TELEMETRY = f"nongyun/v1/{STATION}/telemetry"
+HOUR = 3_600_000
+
+# reason → (topic, payload) built from "now"; store_rejected is the store's to raise (test_ingest_props).
+CASES: dict[str, Callable[[int], tuple[str, bytes | dict[str, object] | list[object]]]] = {
+    "bad_topic": lambda now: ("nongyun/v1/not.a.device/telemetry", reading(now)),
+    "payload_too_large": lambda now: (TELEMETRY, b"[" + b" " * (64 * 1024) + b"]"),
+    "bad_json": lambda now: (TELEMETRY, b'{"ts": 1, "readings": {'),
+    "bad_record": lambda now: (TELEMETRY, {"ts": now, "values": {"air_temp": 3}}),
+    "bad_timestamp": lambda now: (TELEMETRY, reading("2026-05-01T08:00:00")),  # type: ignore[arg-type]
+    "unknown_device": lambda now: ("nongyun/v1/qh-st-999999-9/telemetry", reading(now)),
+    "device_mismatch": lambda now: (TELEMETRY, {**reading(now), "device": "qh-st-101203-2"}),
+    "wrong_kind": lambda now: (f"nongyun/v1/{SCALE}/telemetry", reading(now)),
+    "unknown_metric": lambda now: (TELEMETRY, reading(now, leaf_wetness=3.0)),
+    "unknown_crop": lambda now: (f"nongyun/v1/{SCALE}/yield",
+                                 {"ts": now, "crop": "durian", "area_mu": 10, "yield_jin": 9000}),
+    "not_finite": lambda now: (TELEMETRY, {"ts": now, "readings": {"air_temp": "warm"}}),
+    "out_of_range": lambda now: (TELEMETRY, reading(now, soil_moisture=100.5)),
+    "time_in_future": lambda now: (TELEMETRY, reading(now + HOUR)),
+    "time_too_old": lambda now: (TELEMETRY, reading(now - 366 * 24 * HOUR)),
+}
+
+
+def test_every_reason_but_the_stores_own_has_a_case() -> None:
+    assert set(CASES) == set(REASONS) - {"store_rejected"}
+
+
+@pytest.mark.parametrize("reason", sorted(CASES))
+def test_rejected_input_is_recorded_with_its_reason_and_ingestion_goes_on(
+        reason: str, ctx: Context, mosquitto: Mosquitto, store: SqliteStore,  # noqa: F811
+        publisher: Publisher) -> None:  # noqa: F811
+    now = now_ms()
+    topic, payload = CASES[reason](now)
+    good_ts = now - 10_000
+    with running_ingest(ctx, mosquitto, store) as ingest:
+        publisher.send(topic, payload)
+        publisher.send(TELEMETRY, reading(good_ts, soil_moisture=42.0))
+        publisher.flush()
+        wait_for(settled(ingest, 2), what="both messages committed")
+        assert ingest.state()["acks_sent"] == 2  # the rejected one is acknowledged too: it is recorded
+        assert ingest.pipeline.stats().rejected == {reason: 1}
+    [rejection] = store.rejections()
+    assert rejection.reason == reason
+    assert rejection.topic == topic
+    assert rejection.detail
+    assert rejection.payload  # the operator sees what came
+    assert store.rejections(reason=reason) == [rejection]
+    counters = store.counters()
+    assert counters.rejected == {reason: 1}
+    assert (counters.received, counters.accepted) == (2, 1)
+    assert store.latest(ALL_VILLAGES, 0)[STATION].values["soil_moisture"] == (good_ts, 42.0)
+
+
+def test_a_burst_of_garbage_does_not_stop_ingestion(ctx: Context, mosquitto: Mosquitto,
+                                                    store: SqliteStore, publisher: Publisher) -> None:  # noqa: F811
+    now = now_ms()
+    garbage = [b"", b"\x00\xff\xfe", b"null", b"[]", b"[1,2,3]", b'"online"', b"{}", b"1e400",
+               b'{"ts": true, "readings": {"air_temp": 1}}', b'{"ts": 1e30, "readings": {"air_temp": 1}}']
+    with running_ingest(ctx, mosquitto, store) as ingest:
+        for body in garbage * 20:
+            publisher.send(TELEMETRY, body)
+        publisher.send(TELEMETRY, reading(now - 1000, air_temp=-3.5))
+        publisher.flush()
+        wait_for(settled(ingest, len(garbage) * 20 + 1))
+        stats = ingest.pipeline.stats()
+    assert stats.state == "running"
+    rejected_records = (len(garbage) + 2) * 20  # [1,2,3] is three rejected records
+    assert sum(stats.rejected.values()) == rejected_records
+    assert store.latest(ALL_VILLAGES, 0)[STATION].values["air_temp"] == (now - 1000, -3.5)
+    counters = store.counters()
+    assert sum(counters.rejected.values()) == rejected_records
+    assert (counters.received, counters.accepted) == (len(garbage) * 20 + 1, 1)
