@@ -1,0 +1,68 @@
+"""The Flask web app: the REST API (``api``) and, when present, the dashboards (``pages``).
+
+``create_app`` only wires views to an already built context and store; it never starts ingest or
+jobs, because gunicorn runs several web workers and those must run once. For gunicorn:
+``gunicorn 'service.web:wsgi_app()'`` (settings from the environment and ``config/``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import logging
+
+from flask import Blueprint, Flask
+from flask.json.provider import DefaultJSONProvider
+
+from ..context import Context, build
+from ..settings import Settings, load
+from ..store import Store, open_store
+from . import errors
+from .api import bp as api_bp
+from .health import broker_probe_for
+from .state import EXTENSION, BrokerProbe, WebState
+
+__all__ = ["create_app", "create_app_from_settings", "wsgi_app"]
+
+MAX_BODY_BYTES = 64 * 1024  # the MQTT contract's payload limit applies to staff records too
+log = logging.getLogger(__name__)
+
+
+def _pages_blueprint() -> Blueprint | None:
+    """The dashboards' blueprint, when ``service/web/pages.py`` is installed beside the API."""
+    try:
+        pages = importlib.import_module(f"{__name__}.pages")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.pages":
+            raise
+        return None
+    found = getattr(pages, "bp", None)
+    return found if isinstance(found, Blueprint) else None
+
+
+def create_app(ctx: Context, store: Store, *, broker_probe: BrokerProbe | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.ensure_ascii = False  # 清河区, not \u6e05\u6cb3\u533a
+        app.json.sort_keys = False  # keys in the order of the answer models
+    app.extensions[EXTENSION] = WebState(ctx, store, broker_probe or broker_probe_for(ctx.settings))
+    errors.register(app)
+    app.register_blueprint(api_bp)
+    pages = _pages_blueprint()
+    if pages is not None:
+        app.register_blueprint(pages)
+    return app
+
+
+def create_app_from_settings(settings: Settings) -> Flask:
+    """Build the context, open the configured store (closed at exit) and create the app."""
+    ctx = build(settings)
+    store = open_store(settings)
+    atexit.register(store.close)
+    return create_app(ctx, store)
+
+
+def wsgi_app() -> Flask:
+    """Gunicorn's application factory: settings from ``$NONGYUN_CONFIG`` and the environment."""
+    return create_app_from_settings(load())

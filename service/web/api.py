@@ -1,0 +1,194 @@
+"""The REST API v1 (DESIGN.md "REST contract (v1)"): thin views over params → logic → answer models.
+
+Every view is registered through ``routes.add`` with its parameter, body and answer models, which
+is also what the OpenAPI document is built from.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from ..errors import BadInput
+from ..regions import Region
+from ..times import format_local, now_ms
+from . import devices, health, readings, yields
+from .openapi import Route, Routes, document
+from .params import (
+    DEVICE_ID,
+    REGION_CODE,
+    AlertsParams,
+    DevicesParams,
+    NoParams,
+    ReadingsParams,
+    RejectionsParams,
+    YieldIn,
+    YieldsParams,
+    parse,
+)
+from .schemas import (
+    AlertsAnswer,
+    DeviceCounts,
+    DeviceOut,
+    DevicesAnswer,
+    HealthAnswer,
+    OpenApiAnswer,
+    ReadingsAnswer,
+    RegionNode,
+    RegionRef,
+    RegionTreeNode,
+    RejectionOut,
+    RejectionsAnswer,
+    YieldsAnswer,
+    YieldStored,
+)
+from .state import answer, state
+
+PREFIX = "/api/v1"
+bp = Blueprint("api_v1", __name__, url_prefix=PREFIX)
+routes = Routes(bp)
+
+
+def _args() -> dict[str, list[str]]:
+    return request.args.to_dict(flat=False)
+
+
+def _context() -> dict[str, Any]:
+    return {"catalogue": state().ctx.catalogue}
+
+
+def _region(code: str | None) -> Region:
+    ctx = state().ctx
+    if code is None:
+        return ctx.tree.district
+    return ctx.tree.get(code)
+
+
+def _ref(r: Region) -> RegionRef:
+    return RegionRef(code=r.code, name=r.name, level=r.level)
+
+
+def _tree(r: Region) -> RegionTreeNode:
+    return RegionTreeNode(code=r.code, name=r.name, level=r.level, children=[_tree(c) for c in r.children])
+
+
+@routes.add(Route("/regions", "GET", "the region tree: district → townships → villages", RegionTreeNode,
+                  params=NoParams))
+def regions_tree() -> Response:
+    parse(NoParams, _args())
+    return answer(_tree(state().ctx.tree.district))
+
+
+@routes.add(Route("/regions/<code>", "GET", "one region: children, device counts, latest summary", RegionNode,
+                  params=NoParams, errors=(400, 404), path_params={"code": "region code at any tier"}))
+def region_node(code: str) -> Response:
+    parse(NoParams, _args())
+    if not re.fullmatch(REGION_CODE, code):
+        raise BadInput(f"code: {code[:20]!r} is not a 6-, 9- or 12-digit region code", "code")
+    st, now = state(), now_ms()
+    node = st.ctx.tree.get(code)
+    found = devices.states(st.ctx, st.store, node.code, now)
+    return answer(RegionNode(
+        code=node.code, name=node.name, level=node.level,
+        parent=_ref(node.parent) if node.parent else None,
+        children=[_ref(c) for c in node.children],
+        devices=DeviceCounts(total=len(found), online=sum(s.online for s in found)),
+        latest=devices.summary(st.ctx, found, now),
+    ))
+
+
+@routes.add(Route("/yields", "GET", "yield totals of a region per township, village, crop or year", YieldsAnswer,
+                  params=YieldsParams, errors=(400, 404)))
+def yields_get() -> Response:
+    st = state()
+    p = parse(YieldsParams, _args(), _context())
+    return answer(yields.totals(st.ctx, st.store, p, now_ms()))
+
+
+@routes.add(Route("/yields", "POST", "enter a harvest record (staff)", YieldStored, params=NoParams, body=YieldIn,
+                  status=201, errors=(400, 413),
+                  description="Validated by the same rules as a grain scale's MQTT yield record (ts at most 5 "
+                              "minutes ahead and at most a year old; exactly one of area_mu/area_ha and of "
+                              "yield_jin/yield_kg). Writing the same (village, crop, plot, ts) again replaces the "
+                              "record. The answer uses the unit keys of the request."))
+def yields_post() -> Response:
+    parse(NoParams, _args())
+    raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: 413 from Werkzeug
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadInput("the body must be a JSON object (UTF-8)") from None
+    st = state()
+    return answer(yields.enter(st.ctx, st.store, st.decoder, body, now_ms()), 201, exclude_unset=True)
+
+
+@routes.add(Route("/readings", "GET", "a metric aggregated per group and time window", ReadingsAnswer,
+                  params=ReadingsParams, errors=(400, 404)))
+def readings_get() -> Response:
+    st = state()
+    p = parse(ReadingsParams, _args(), _context())
+    return answer(readings.series(st.ctx, st.store, p, now_ms()))
+
+
+@routes.add(Route("/devices", "GET", "registered devices of a region with their state", DevicesAnswer,
+                  params=DevicesParams, errors=(400, 404)))
+def devices_list() -> Response:
+    st = state()
+    p = parse(DevicesParams, _args())
+    found = devices.states(st.ctx, st.store, _region(p.region).code, now_ms())
+    return answer(DevicesAnswer(devices=[devices.device_out(s, st.ctx.settings.tz) for s in found]))
+
+
+@routes.add(Route("/devices/<device_id>", "GET", "one device with its state", DeviceOut,
+                  params=NoParams, errors=(400, 404), path_params={"device_id": "registered device id"}))
+def device_one(device_id: str) -> Response:
+    parse(NoParams, _args())
+    if not re.fullmatch(DEVICE_ID, device_id):
+        raise BadInput(f"device_id: {device_id[:70]!r} is not a device id ([A-Za-z0-9_-]{{1,64}})", "device_id")
+    st = state()
+    dev = st.ctx.registry.get(device_id)
+    found = [s for s in devices.states(st.ctx, st.store, dev.village, now_ms()) if s.device.id == dev.id]
+    return answer(devices.device_out(found[0], st.ctx.settings.tz))
+
+
+@routes.add(Route("/alerts", "GET", "device alerts of a region (offline stations, low batteries)", AlertsAnswer,
+                  params=AlertsParams, errors=(400, 404)))
+def alerts_get() -> Response:
+    st = state()
+    p = parse(AlertsParams, _args())
+    found = devices.states(st.ctx, st.store, _region(p.region).code, now_ms())
+    out = devices.alerts(st.ctx, found)
+    if p.active is not None:
+        out = [a for a in out if a.active == (p.active == "true")]
+    return answer(AlertsAnswer(alerts=out))
+
+
+@routes.add(Route("/health", "GET", "store and broker state, ingest counters and lag", HealthAnswer,
+                  params=NoParams))
+def health_get() -> Response:
+    parse(NoParams, _args())
+    return answer(health.health(state(), now_ms()))
+
+
+@routes.add(Route("/rejections", "GET", "the most recent rejected inputs, newest first (operators)",
+                  RejectionsAnswer, params=RejectionsParams))
+def rejections_get() -> Response:
+    st = state()
+    p = parse(RejectionsParams, _args())
+    tz = st.ctx.settings.tz
+    found = st.store.rejections(p.limit, p.reason, p.device)
+    return answer(RejectionsAnswer(rejections=[
+        RejectionOut(ts=format_local(r.ts, tz), topic=r.topic, device=r.device, reason=r.reason, detail=r.detail,
+                     payload=r.payload) for r in found]))
+
+
+@routes.add(Route("/openapi.json", "GET", "this API's OpenAPI 3.1 document", OpenApiAnswer, params=NoParams))
+def openapi_get() -> Response:
+    parse(NoParams, _args())
+    st = state()
+    if st.openapi is None:
+        st.openapi = document(routes.table, st.ctx.catalogue, PREFIX, "nongyun 农云 REST API", "1")
+    return jsonify(st.openapi)

@@ -1,0 +1,156 @@
+"""The OpenAPI 3.1 document, generated from the route table and the pydantic models.
+
+Each view is registered through ``Routes.add`` with its parameter, body and answer models; the
+document is built from that table, so an endpoint cannot exist undocumented (tests/test_openapi.py
+also compares the table with Flask's URL map). Config-dependent enums (metric, crop) are filled
+in from the catalogue of the running app.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import Blueprint
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from ..catalogue import Catalogue
+from .errors import CODES
+from .schemas import ErrorAnswer
+
+REF = "#/components/schemas/{model}"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Route:
+    rule: str  # Flask rule under the blueprint prefix, e.g. /regions/<code>
+    method: str
+    summary: str
+    answer: type[BaseModel]
+    params: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = (400,)
+    path_params: dict[str, str] = field(default_factory=dict)  # name → description
+    description: str = ""
+
+    @property
+    def path(self) -> str:
+        """The OpenAPI spelling of the Flask rule: ``<code>`` → ``{code}``."""
+        return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", self.rule)
+
+
+class Routes:
+    """A blueprint whose views are registered together with their documentation."""
+
+    def __init__(self, bp: Blueprint) -> None:
+        self.bp = bp
+        self.table: list[Route] = []
+
+    def add(self, route: Route) -> Callable[[F], F]:
+        def decorate(view: F) -> F:
+            self.bp.add_url_rule(route.rule, view_func=view, methods=[route.method])
+            self.table.append(route)
+            return view
+
+        return decorate
+
+
+def _parameters(route: Route, schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "description": desc, "schema": {"type": "string"}}
+        for name, desc in route.path_params.items()
+    ]
+    if route.params is None:
+        return out
+    schema = route.params.model_json_schema(ref_template=REF)
+    required = set(schema.get("required", []))
+    for name, raw in schema.get("properties", {}).items():
+        prop = _without_null(raw)
+        description = prop.pop("description", "")
+        prop.pop("title", None)
+        param: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if description:
+            param["description"] = description
+        out.append(param)
+    schemas.update(schema.get("$defs", {}))
+    return out
+
+
+def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent or a string: ``anyOf [X, null]`` with default null becomes X."""
+    out = dict(prop)
+    branches = out.pop("anyOf", None)
+    if branches is not None:
+        rest = [b for b in branches if b != {"type": "null"}]
+        if len(rest) == 1:
+            out = {**rest[0], **out}
+        else:
+            out["anyOf"] = rest
+    if out.get("default", 0) is None:
+        del out["default"]
+    return out
+
+
+def _fill_enums(params: list[dict[str, Any]], catalogue: Catalogue) -> None:
+    enums = {"metric": sorted(catalogue.metrics), "crop": sorted(catalogue.crops)}
+    for p in params:
+        if p["name"] in enums and p["in"] == "query":
+            p["schema"] = {"type": "string", "enum": enums[p["name"]]}
+
+
+def _error_responses(codes: tuple[int, ...]) -> dict[str, Any]:
+    ref = {"$ref": REF.format(model="ErrorAnswer")}
+    return {str(c): {"description": CODES.get(c, "error"), "content": {"application/json": {"schema": ref}}}
+            for c in (*codes, 500)}
+
+
+def document(routes: list[Route], catalogue: Catalogue, prefix: str, title: str, version: str) -> dict[str, Any]:
+    modes: dict[type[BaseModel], JsonSchemaMode] = {ErrorAnswer: "serialization"}
+    for r in routes:
+        modes[r.answer] = "serialization"  # answers are documented as dumped, bodies as validated
+        if r.body is not None:
+            modes[r.body] = "validation"
+    ordered = sorted(modes.items(), key=lambda item: item[0].__name__)
+    _, defs = models_json_schema(ordered, ref_template=REF)
+    schemas: dict[str, Any] = dict(defs.get("$defs", {}))
+    paths: dict[str, dict[str, Any]] = {}
+    for r in routes:
+        params = _parameters(r, schemas)
+        _fill_enums(params, catalogue)
+        op: dict[str, Any] = {
+            "operationId": f"{r.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', r.path.lower()).strip('_')}",
+            "summary": r.summary,
+            "parameters": params,
+            "responses": {
+                str(r.status): {
+                    "description": r.summary,
+                    "content": {"application/json": {"schema": {"$ref": REF.format(model=r.answer.__name__)}}},
+                },
+                **_error_responses(r.errors),
+            },
+        }
+        if r.description:
+            op["description"] = r.description
+        if r.body is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": REF.format(model=r.body.__name__)}}},
+            }
+        paths.setdefault(prefix + r.path, {})[r.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Areas and yields are rounded to 2 decimals, reading values to 3; times are RFC 3339 "
+                           "in the configured zone. Every error answers {\"error\": {\"code\", \"message\", "
+                           "\"field\"?}}.",
+        },
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }

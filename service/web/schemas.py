@@ -1,0 +1,201 @@
+"""The JSON answers of the REST API as pydantic models.
+
+Views build these and dump them, so the OpenAPI document (generated from the same models) cannot
+drift from what is served. Rounding is part of the contract: areas, yields and per-area yields to
+2 decimals, reading values to 3; times are RFC 3339 in the configured zone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)  # dumped with by_alias=True (state.answer)
+
+
+class ErrorBody(_Out):
+    code: str = Field(description="bad_request, not_found, method_not_allowed, payload_too_large, internal, ...")
+    message: str
+    field: str | None = Field(None, description="the parameter or body field at fault, when there is one")
+
+
+class ErrorAnswer(_Out):
+    error: ErrorBody
+
+
+class RegionTreeNode(_Out):
+    code: str
+    name: str
+    level: Literal["district", "township", "village"]
+    children: list[RegionTreeNode]
+
+
+class RegionRef(_Out):
+    code: str
+    name: str
+    level: Literal["district", "township", "village"]
+
+
+class DeviceCounts(_Out):
+    total: int
+    online: int
+
+
+class LatestValue(_Out):
+    value: float = Field(description="mean over the region's stations of each one's latest value (last 24 h)")
+    unit: str
+    devices: int = Field(description="stations that contributed")
+    ts: str = Field(description="the newest of those values")
+
+
+class RegionNode(_Out):
+    code: str
+    name: str
+    level: Literal["district", "township", "village"]
+    parent: RegionRef | None
+    children: list[RegionRef]
+    devices: DeviceCounts
+    latest: dict[str, LatestValue]
+
+
+class UnitLabels(_Out):
+    area: str
+    yield_: str = Field(alias="yield")
+    yield_per_area: str
+
+
+class YieldTotal(_Out):
+    records: int
+    area: float
+    yield_: float = Field(alias="yield")
+    yield_per_area: float | None = Field(description="Σyield / Σarea (area-weighted); null without area")
+
+
+class YieldGroup(_Out):
+    key: str = Field(description="region code, crop id or year")
+    name: str
+    records: int
+    area: float
+    yield_: float = Field(alias="yield")
+    yield_per_area: float | None = Field(description="Σyield / Σarea (area-weighted); null without area")
+
+
+class YieldsAnswer(_Out):
+    region: str
+    region_name: str
+    year: int | None = Field(description="null when group_by=year spans every year")
+    unit: Literal["cn", "si"]
+    units: UnitLabels
+    group_by: Literal["township", "village", "crop", "year"]
+    crop: str | None
+    groups: list[YieldGroup]
+    total: YieldTotal
+
+
+class YieldStored(_Out):
+    """The record as stored, in the unit keys the request used."""
+
+    village: str
+    township: str
+    ts: str
+    crop: str
+    area_mu: float | None = None
+    area_ha: float | None = None
+    yield_jin: float | None = None
+    yield_kg: float | None = None
+    plot: str
+    moisture_pct: float | None
+    source: Literal["api"]
+
+
+class SeriesOut(_Out):
+    key: str
+    name: str
+    points: list[tuple[str, float]] = Field(description="[window start (RFC 3339, local zone), value]")
+
+
+class ReadingsAnswer(_Out):
+    region: str
+    metric: str
+    unit: str
+    every: str
+    agg: Literal["mean", "min", "max", "sum", "count"]
+    group_by: Literal["township", "village", "device"]
+    start: str
+    end: str
+    series: list[SeriesOut]
+
+
+class DeviceOut(_Out):
+    id: str
+    kind: Literal["station", "yield_monitor", "grain_scale"]
+    village: str
+    township: str
+    metrics: list[str]
+    last_seen: str | None
+    online: bool
+
+
+class DevicesAnswer(_Out):
+    devices: list[DeviceOut]
+
+
+class AlertOut(_Out):
+    id: str
+    kind: str = Field(description="device_offline, battery_low, ...")
+    severity: Literal["info", "warning", "critical"]
+    region: str = Field(description="village code of the device, or the region the alert is about")
+    device: str | None
+    message: str
+    since: str | None
+    active: bool
+
+
+class AlertsAnswer(_Out):
+    alerts: list[AlertOut]
+
+
+class BrokerState(_Out):
+    model_config = ConfigDict(extra="allow")  # a probe may add its own details
+
+    reachable: bool
+    host: str | None = None
+    port: int | None = None
+    error: str | None = None
+
+
+class IngestState(_Out):
+    received: int
+    accepted: int
+    rejected: dict[str, int]
+    workers: dict[str, str] = Field(description="ingest worker id → time of its last commit")
+    lag_s: float | None = Field(description="seconds since the newest commit of any ingest worker")
+
+
+class HealthAnswer(_Out):
+    status: Literal["ok", "degraded"]
+    store: dict[str, Any]
+    broker: BrokerState
+    ingest: IngestState
+
+
+class RejectionOut(_Out):
+    ts: str = Field(description="when it was received")
+    topic: str
+    device: str
+    reason: str
+    detail: str
+    payload: str = Field(description="the first bytes of the payload")
+
+
+class RejectionsAnswer(_Out):
+    rejections: list[RejectionOut]
+
+
+class OpenApiAnswer(_Out):
+    model_config = ConfigDict(extra="allow")
+
+    openapi: str

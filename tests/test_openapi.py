@@ -1,0 +1,111 @@
+"""The OpenAPI document is valid, covers exactly the registered routes, and describes real answers."""
+
+# ruff: noqa: F811  (pytest fixtures imported from tests/test_api_support.py are parameters here)
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+
+from service.store.sqlite import SqliteStore
+from service.times import format_local, now_ms
+from tests.test_api_support import TZ, api_ctx, api_settings, app, client, crop_yield, reading, seed, store  # noqa: F401 (fixtures)
+
+
+@pytest.fixture
+def doc(client: FlaskClient) -> dict[str, Any]:
+    resp = client.get("/api/v1/openapi.json")
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert isinstance(body, dict)
+    return body
+
+
+def _registered(app: Flask) -> set[tuple[str, str]]:
+    out = set()
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1/"):
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        out |= {(path, m.lower()) for m in (rule.methods or ()) if m not in ("HEAD", "OPTIONS")}
+    return out
+
+
+def test_the_document_is_valid_openapi_3_1(doc: dict[str, Any]) -> None:
+    assert doc["openapi"].startswith("3.1")
+    validate(doc)
+
+
+def test_every_route_is_documented_and_every_documented_path_exists(app: Flask, doc: dict[str, Any]) -> None:
+    documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
+    registered = _registered(app)
+    assert registered == documented
+    assert ("/api/v1/yields", "post") in documented and ("/api/v1/regions/{code}", "get") in documented
+    assert len(registered) >= 11
+
+
+def test_parameters_come_from_the_models_and_the_catalogue(doc: dict[str, Any]) -> None:
+    readings = {p["name"]: p for p in doc["paths"]["/api/v1/readings"]["get"]["parameters"]}
+    assert set(readings) == {"region", "metric", "start", "end", "every", "agg", "group_by"}
+    assert readings["metric"]["required"] is True and readings["start"]["required"] is False
+    assert "soil_moisture" in readings["metric"]["schema"]["enum"]
+    assert readings["agg"]["schema"]["enum"] == ["mean", "min", "max", "sum", "count"]
+    assert readings["start"]["schema"]["format"] == "date-time"
+    yields = {p["name"]: p for p in doc["paths"]["/api/v1/yields"]["get"]["parameters"]}
+    assert "corn" in yields["crop"]["schema"]["enum"]
+    assert yields["year"]["schema"]["minimum"] == 2000 and yields["year"]["schema"]["maximum"] == 2100
+    node = doc["paths"]["/api/v1/regions/{code}"]["get"]
+    assert {p["name"]: p["in"] for p in node["parameters"]} == {"code": "path"}
+    assert "404" in node["responses"]
+    post = doc["paths"]["/api/v1/yields"]["post"]
+    assert "201" in post["responses"]
+    assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/YieldIn")
+
+
+def _validator(doc: dict[str, Any], ref: str) -> Draft202012Validator:
+    return Draft202012Validator({"$ref": ref, "components": doc["components"]})
+
+
+def test_answers_match_their_documented_schemas(client: FlaskClient, store: SqliteStore, doc: dict[str, Any]) -> None:
+    now = now_ms()
+    village = "211204101200"
+    seed(store, readings=[reading("qh-st-101200-1", village, now - 600_000, soil_moisture=21.5, battery=3.2)],
+         yields=[crop_yield(village, "2025-10-01T10:00", "corn", mu=10, jin=12_000)])
+    post = {"village": village, "ts": format_local(now - 60_000, TZ), "crop": "rice", "area_mu": 3, "yield_jin": 3300}
+    calls: list[tuple[str, str, str, dict[str, Any] | None]] = [
+        ("get", "/api/v1/regions", "/api/v1/regions", None),
+        ("get", f"/api/v1/regions/{village}", "/api/v1/regions/{code}", None),
+        ("get", "/api/v1/yields?year=2025", "/api/v1/yields", None),
+        ("post", "/api/v1/yields", "/api/v1/yields", post),
+        ("get", f"/api/v1/readings?metric=soil_moisture&region={village}", "/api/v1/readings", None),
+        ("get", f"/api/v1/devices?region={village}", "/api/v1/devices", None),
+        ("get", "/api/v1/devices/qh-st-101200-1", "/api/v1/devices/{device_id}", None),
+        ("get", f"/api/v1/alerts?region={village}", "/api/v1/alerts", None),
+        ("get", "/api/v1/health", "/api/v1/health", None),
+        ("get", "/api/v1/rejections", "/api/v1/rejections", None),
+        ("get", "/api/v1/openapi.json", "/api/v1/openapi.json", None),
+    ]
+    checked = set()
+    for method, url, path, body in calls:
+        resp = client.open(url, method=method.upper(), json=body)
+        responses = doc["paths"][path][method]["responses"]
+        status = str(resp.status_code)
+        assert status in responses and status.startswith("2"), (url, resp.get_data(as_text=True))
+        ref = responses[status]["content"]["application/json"]["schema"]["$ref"]
+        errors = [e.message for e in _validator(doc, ref).iter_errors(resp.get_json())]
+        assert errors == [], (url, errors)
+        checked.add((path, method))
+    assert checked == {(p, m) for p, ops in doc["paths"].items() for m in ops}  # every operation exercised
+
+
+def test_error_answers_match_the_error_schema(client: FlaskClient, doc: dict[str, Any]) -> None:
+    validator = _validator(doc, "#/components/schemas/ErrorAnswer")
+    for url in ("/api/v1/yields?year=1", "/api/v1/regions/211204999", "/api/v1/nowhere"):
+        assert list(validator.iter_errors(client.get(url).get_json())) == []
+    assert list(validator.iter_errors(client.put("/api/v1/health").get_json())) == []
