@@ -37,10 +37,11 @@ EXCERPT_BYTES = 256
 class Rejected(Exception):
     """Internal: carries a reason code and detail out of the record validators."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, field: str | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        self.field = field  # the record key at fault, for forms that show errors next to fields
 
 
 @dataclass(slots=True)
@@ -133,17 +134,23 @@ class PayloadDecoder:
                 )
         return out
 
+    def yield_record(self, record: dict[str, Any], device_id: str, village: str, received_ms: int) -> YieldRecord:
+        """One yield record by the device rules, for records that do not come over MQTT (staff
+        entries through the API); raises ``Rejected`` with ``field`` set to the key at fault."""
+        return self._yield(record, device_id, village, self._ts(record, received_ms))
+
     def _ts(self, record: dict[str, Any], received_ms: int) -> int:
         if "ts" not in record:
-            raise Rejected("bad_record", "missing ts")
+            raise Rejected("bad_record", "missing ts", "ts")
         try:
             ts = parse_ts(record["ts"])
         except TimeFormatError as exc:
-            raise Rejected("bad_timestamp", str(exc)) from None
+            raise Rejected("bad_timestamp", str(exc), "ts") from None
         if ts > received_ms + FUTURE_TOLERANCE_MS:
-            raise Rejected("time_in_future", f"ts is {(ts - received_ms) / 1000:.0f} s ahead of the receiving clock")
+            ahead = (ts - received_ms) / 1000
+            raise Rejected("time_in_future", f"ts is {ahead:.0f} s ahead of the receiving clock", "ts")
         if ts < received_ms - PAST_LIMIT_MS:
-            raise Rejected("time_too_old", f"ts is {(received_ms - ts) / 86_400_000:.0f} days old (limit 365)")
+            raise Rejected("time_too_old", f"ts is {(received_ms - ts) / 86_400_000:.0f} days old (limit 365)", "ts")
         return ts
 
     def _readings(self, record: dict[str, Any]) -> dict[str, float]:
@@ -161,16 +168,16 @@ class PayloadDecoder:
     def _yield(self, record: dict[str, Any], device_id: str, village: str, ts: int) -> YieldRecord:
         crop = record.get("crop")
         if not isinstance(crop, str):
-            raise Rejected("bad_record", "missing crop")
+            raise Rejected("bad_record", "missing crop", "crop")
         if crop not in self.catalogue.crops:
-            raise Rejected("unknown_crop", f"crop {crop[:64]!r} is not in the catalogue")
+            raise Rejected("unknown_crop", f"crop {crop[:64]!r} is not in the catalogue", "crop")
         area_ha = _one_of(record, "area_mu", "area_ha", mu_to_ha, 0.0, MAX_AREA_HA, positive=True)
         yield_kg = _one_of(record, "yield_jin", "yield_kg", jin_to_kg, 0.0, MAX_YIELD_KG)
         plot = record.get("plot", "")
         if plot is None:
             plot = ""
         if not isinstance(plot, str) or len(plot) > MAX_PLOT_LEN or any(c in plot for c in "\n\r\t"):
-            raise Rejected("bad_record", f"plot must be a string of at most {MAX_PLOT_LEN} characters")
+            raise Rejected("bad_record", f"plot must be a string of at most {MAX_PLOT_LEN} characters", "plot")
         moisture = record.get("moisture_pct")
         if moisture is not None:
             moisture = _number("moisture_pct", moisture, 0.0, 100.0)
@@ -179,12 +186,12 @@ class PayloadDecoder:
 
 def _number(name: str, value: Any, lo: float, hi: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Rejected("not_finite", f"{name} = {str(value)[:40]!r} is not a number")
+        raise Rejected("not_finite", f"{name} = {str(value)[:40]!r} is not a number", name)
     v = float(value)
     if not math.isfinite(v):
-        raise Rejected("not_finite", f"{name} = {value!r} is not finite")
+        raise Rejected("not_finite", f"{name} = {value!r} is not finite", name)
     if not lo <= v <= hi:
-        raise Rejected("out_of_range", f"{name} = {v:g} is outside {lo:g}..{hi:g}")
+        raise Rejected("out_of_range", f"{name} = {v:g} is outside {lo:g}..{hi:g}", name)
     return v
 
 
@@ -193,12 +200,12 @@ def _one_of(record: dict[str, Any], cn_key: str, si_key: str, to_si: Any, lo: fl
     """Exactly one of the 斤/亩 key and the SI key; the value converted to SI and range-checked."""
     has_cn, has_si = cn_key in record, si_key in record
     if has_cn == has_si:
-        raise Rejected("bad_record", f"give exactly one of {cn_key} and {si_key}")
+        raise Rejected("bad_record", f"give exactly one of {cn_key} and {si_key}", cn_key)
     key = cn_key if has_cn else si_key
     raw = record[key]
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(float(raw)):
-        raise Rejected("not_finite", f"{key} = {str(raw)[:40]!r} is not a finite number")
+        raise Rejected("not_finite", f"{key} = {str(raw)[:40]!r} is not a finite number", key)
     value = float(to_si(float(raw))) if has_cn else float(raw)
     if value < lo or value > hi or (positive and value <= 0):
-        raise Rejected("out_of_range", f"{key} = {raw:g} is outside the valid range")
+        raise Rejected("out_of_range", f"{key} = {raw:g} is outside the valid range", key)
     return value

@@ -7,7 +7,6 @@ contract applies to grain scales (``service.payloads``), so both paths store the
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -28,7 +27,6 @@ YieldsGroup = Literal["township", "village", "crop", "year"]
 DEFAULT_GROUP: dict[str, YieldsGroup] = {"district": "township", "township": "village", "village": "crop"}
 FIRST_YEAR, LAST_YEAR = 2000, 2100
 BODY_FIELDS = tuple(YieldIn.model_fields)
-_FIELD_WORD = re.compile(r"\b(" + "|".join(f for f in BODY_FIELDS if f != "village") + r")\b")
 
 
 def _total(t: YieldTotals | None, unit: UnitSystem) -> dict[str, Any]:
@@ -73,12 +71,6 @@ def totals(ctx: Context, store: Store, p: YieldsParams, now: int) -> YieldsAnswe
                         groups=groups, total=YieldTotal.model_validate(_total(whole, p.unit)))
 
 
-def _field_of(detail: str) -> str | None:
-    """The body field a payload rule complained about: the first field name its message mentions."""
-    m = _FIELD_WORD.search(detail)
-    return m.group(1) if m else None
-
-
 def record_from_body(ctx: Context, decoder: PayloadDecoder, body: Any, now: int) -> YieldRecord:
     """A staff record → the stored record, by the MQTT contract's rules; BadInput names the field."""
     if not isinstance(body, dict):
@@ -94,15 +86,10 @@ def record_from_body(ctx: Context, decoder: PayloadDecoder, body: Any, now: int)
         raise BadInput(f"village: {village[:20]!r} is not a village in the region tree", "village")
     record = {k: v for k, v in body.items() if k != "village"}
     try:
-        ts = decoder._ts(record, now)
+        stored = decoder.yield_record(record, "", village, now)
     except Rejected as r:
-        raise BadInput(r.detail if r.detail.startswith("ts ") else f"ts: {r.detail}", "ts") from None
-    try:
-        stored = decoder._yield(record, "", village, ts)
-    except Rejected as r:
-        field = _field_of(r.detail)
-        raise BadInput(f"{field}: {r.detail}" if field and not r.detail.startswith(field) else r.detail,
-                       field) from None
+        prefix = f"{r.field}: " if r.field and not r.detail.startswith(r.field) else ""
+        raise BadInput(prefix + r.detail, r.field) from None
     return replace(stored, source="api")
 
 

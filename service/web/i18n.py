@@ -1,0 +1,110 @@
+"""Dashboard wording in Chinese (the default) and English, shared by the templates and the browser.
+
+One table keyed by a stable id, so the server-rendered shell and the JavaScript that fills it in
+with the API's numbers say the same thing, and a missing translation is a test failure, not a
+blank on a village clerk's phone.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["zh", "en"]
+LANGS: tuple[Lang, ...] = ("zh", "en")
+
+STRINGS: dict[str, tuple[str, str]] = {
+    "app": ("农云", "nongyun"),
+    "app_sub": ("农业数字乡村监测", "Digital-village farm monitoring"),
+    "switch_lang": ("English", "中文"),
+    "district": ("区", "District"),
+    "township": ("乡镇", "Township"),
+    "village": ("村", "Village"),
+    "device": ("设备", "Device"),
+    "refreshed": ("更新于", "Updated"),
+    "refresh_note": ("每60秒自动刷新", "Refreshes every 60 s"),
+    "loading": ("加载中…", "Loading…"),
+    "load_failed": ("数据加载失败", "Could not load data"),
+    "no_data": ("暂无数据", "No data"),
+    "devices_online": ("设备在线", "Devices online"),
+    "soil_moisture_today": ("今日土壤含水量", "Soil moisture today"),
+    "air_temp_today": ("今日气温", "Air temp today"),
+    "rain_24h": ("24小时降雨", "Rain, last 24 h"),
+    "active_alerts": ("活动告警", "Active alerts"),
+    "season_output": ("本季粮食产量", "Season grain output"),
+    "per_mu": ("亩产", "Yield per mu"),
+    "yoy": ("同比", "vs last season"),
+    "vs_target": ("完成目标", "of target"),
+    "target": ("目标", "Target"),
+    "coverage": ("{r}/{n} 村上报，{o} 站离线", "{r}/{n} villages reporting, {o} stations offline"),
+    "villages": ("村", "Villages"),
+    "townships_compare": ("各乡镇粮食产量：本季、上季与目标（万斤）",
+                          "Grain output by township: this season, last season, target (万斤)"),
+    "this_season": ("本季", "This season"),
+    "last_season": ("上季", "Last season"),
+    "name": ("名称", "Name"),
+    "stations": ("站点", "Stations"),
+    "output": ("产量", "Output"),
+    "area": ("面积", "Area"),
+    "records": ("记录", "Records"),
+    "soil_moisture_7d": ("土壤含水量（近7天）", "Soil moisture, last 7 days"),
+    "air_temp_7d": ("气温（近7天）", "Air temperature, last 7 days"),
+    "rain_7d": ("降雨量（近7天，按日）", "Rainfall, last 7 days (daily)"),
+    "yield_by_village": ("各村产量与亩产", "Output and yield per mu by village"),
+    "offline_stations": ("离线站点", "Offline stations"),
+    "last_seen": ("最后上报", "Last seen"),
+    "never": ("从未上报", "never"),
+    "lagging": ("落后于目标的村", "Villages behind target"),
+    "progress": ("完成率", "Progress"),
+    "all_online": ("全部在线", "All online"),
+    "station_latest": ("站点最新读数", "Stations, latest readings"),
+    "history": ("历史曲线", "History"),
+    "metric": ("指标", "Metric"),
+    "range": ("时间范围", "Range"),
+    "yield_records": ("产量记录", "Yield records"),
+    "harvest_form": ("录入收获记录", "Enter a harvest record"),
+    "date_time": ("收获时间", "Harvest time"),
+    "crop": ("作物", "Crop"),
+    "area_mu": ("面积（亩）", "Area (亩)"),
+    "yield_jin": ("产量（斤）", "Yield (斤)"),
+    "plot": ("地块", "Plot"),
+    "optional": ("选填", "optional"),
+    "submit": ("提交", "Submit"),
+    "saved": ("已保存", "Saved"),
+    "required": ("必填", "required"),
+    "status": ("状态", "Status"),
+    "online": ("在线", "online"),
+    "offline": ("离线", "offline"),
+    "battery": ("电池", "Battery"),
+    "kind": ("类型", "Kind"),
+    "kind_station": ("气象土壤站", "Soil/weather station"),
+    "kind_yield_monitor": ("测产仪", "Yield monitor"),
+    "kind_grain_scale": ("粮站地磅", "Grain scale"),
+    "latest_values": ("最新数值", "Latest values"),
+    "time": ("时间", "Time"),
+    "value": ("数值", "Value"),
+    "export_xlsx": ("导出Excel", "Export .xlsx"),
+    "export_csv": ("导出CSV", "Export .csv"),
+    "total": ("合计", "Total"),
+    "season": ("年度", "Season"),
+    "unit_jin": ("斤", "斤"),
+    "unit_mu": ("亩", "亩"),
+    "unit_jin_per_mu": ("斤/亩", "斤/亩"),
+    "wan_jin": ("万斤", "万斤"),
+    "no_target": ("无目标", "no target"),
+    "not_found": ("未找到", "Not found"),
+}
+
+
+def strings(lang: Lang) -> dict[str, str]:
+    i = LANGS.index(lang)
+    return {key: pair[i] for key, pair in STRINGS.items()}
+
+
+def pick_lang(arg: str | None, cookie: str | None) -> Lang:
+    """?lang= wins, then the cookie the switch set; Chinese otherwise (the users read Chinese)."""
+    for value in (arg, cookie):
+        if value == "en":
+            return "en"
+        if value == "zh":
+            return "zh"
+    return "zh"

@@ -1,0 +1,212 @@
+"""The staff dashboards: district, township, village and device pages, and the yields export.
+
+Pages are thin shells: the server renders names, targets and wording, and the browser fills in
+every number from the same ``/api/v1`` answers other clients get, so a township head and a
+district analyst querying the API never see two different totals.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, render_template, request, send_file
+
+from ..errors import BadInput, NotFound
+from ..regions import Region
+from ..registry import Device
+from ..times import DAY_MS, format_local, now_ms, year_bounds
+from ..units import area_out, per_area, yield_out
+from . import export
+from .i18n import Lang, pick_lang, strings
+from .state import state
+from .targets import Targets
+
+bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/assets")
+
+LANG_COOKIE = "nongyun_lang"
+RANGES: dict[str, tuple[int, str]] = {  # picker label → (span ms, window) : ≤ 168 points per series
+    "24h": (DAY_MS, "10m"),
+    "7d": (7 * DAY_MS, "1h"),
+    "30d": (30 * DAY_MS, "6h"),
+    "90d": (90 * DAY_MS, "1d"),
+}
+REPO = Path(__file__).resolve().parents[2]
+# echarts comes from npm (package.json): a build may copy it into static/vendor (git-ignored);
+# a checkout serves it straight from node_modules.
+ECHARTS = (Path(__file__).parent / "static" / "vendor" / "echarts.min.js",
+           REPO / "node_modules" / "echarts" / "dist" / "echarts.min.js")
+
+
+@functools.cache
+def _targets(config_dir: str) -> Targets:
+    ctx = state().ctx
+    return Targets.load(Path(config_dir) / "targets.toml", ctx.tree)
+
+
+def targets() -> Targets:
+    return _targets(str(state().ctx.settings.config_dir))
+
+
+def _lang() -> Lang:
+    return pick_lang(request.args.get("lang"), request.cookies.get(LANG_COOKIE))
+
+
+def _name(region: Region, lang: Lang) -> str:
+    return region.name_en if lang == "en" and region.name_en else region.name_zh
+
+
+def _crumbs(region: Region, lang: Lang) -> list[dict[str, str]]:
+    chain: list[Region] = []
+    node: Region | None = region
+    while node is not None:
+        chain.append(node)
+        node = node.parent
+    return [{"name": _name(r, lang), "href": f"/r/{r.code}"} for r in reversed(chain)]
+
+
+def _target_json(code: str) -> dict[str, float | None] | None:
+    found = targets().get(code)
+    return found.as_json() if found else None
+
+
+def _metrics(ids: set[str], lang: Lang) -> list[dict[str, str]]:
+    cat = state().ctx.catalogue.metrics
+    return [{"id": m.id, "name": m.name_en if lang == "en" else m.name_zh, "unit": m.unit}
+            for m in cat.values() if m.id in ids]
+
+
+def _render(template: str, tier: str, title: str, region: Region, lang: Lang, **extra: Any) -> Response:
+    ctx = state().ctx
+    t = strings(lang)
+    tz = ctx.settings.tz
+    year = datetime.fromtimestamp(now_ms() / 1000, tz).year
+    subtree = [region, *region.children] + [g for c in region.children for g in c.children]
+    page: dict[str, Any] = {
+        "tier": tier,
+        "lang": lang,
+        "tz": ctx.settings.values.time_tz,
+        "year": year,
+        "strings": t,
+        "region": {"code": region.code, "level": region.level, "name": _name(region, lang)},
+        "children": [c.code for c in region.children],
+        "names": {r.code: _name(r, lang) for r in subtree},
+        "villages": {c.code: sum(1 for _ in c.villages()) for c in [region, *region.children]},
+        "targets": {r.code: _target_json(r.code) for r in [region, *region.children]},
+        "metrics": {m.id: {"name": m.name_en if lang == "en" else m.name_zh, "unit": m.unit}
+                    for m in ctx.catalogue.metrics.values()},
+        "crops": {c.id: c.name_en if lang == "en" else c.name_zh for c in ctx.catalogue.crops.values()},
+        "ranges": {k: {"ms": ms, "every": every} for k, (ms, every) in RANGES.items()},
+        **extra.pop("page", {}),
+    }
+    html = render_template(
+        template, t=t, lang=lang, tier=tier, title=title, page=page, region=region, year=year,
+        crumbs=extra.pop("crumbs", _crumbs(region, lang)), subtitle=extra.pop("subtitle", ""),
+        children=[{"code": c.code, "name": _name(c, lang)} for c in region.children],
+        ranges=list(RANGES), **extra,
+    )
+    resp = Response(html, mimetype="text/html")
+    if request.args.get("lang") == lang:
+        resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax")
+    return resp
+
+
+@bp.get("/")
+def home() -> Response:
+    return region(state().ctx.tree.district.code)
+
+
+@bp.get("/r/<code>")
+def region(code: str) -> Response:
+    tree = state().ctx.tree
+    node = tree.find(code)
+    if node is None:
+        abort(404)
+    lang = _lang()
+    title = _name(node, lang)
+    if node.level == "district":
+        return _render("pages/district.html", "district", title, node, lang)
+    if node.level == "township":
+        return _render("pages/township.html", "township", title, node, lang)
+    devices = state().ctx.registry.under(node.code)
+    metrics = _metrics({m for d in devices for m in d.metrics}, lang)
+    crops = [{"id": c.id, "name": c.name_en if lang == "en" else c.name_zh}
+             for c in state().ctx.catalogue.crops.values()]
+    return _render("pages/village.html", "village", title, node, lang, metrics=metrics, crops=crops,
+                   devices=[{"id": d.id, "metrics": list(d.metrics)} for d in devices],
+                   page={"devices": [d.id for d in devices]})
+
+
+@bp.get("/d/<device_id>")
+def device(device_id: str) -> Response:
+    ctx = state().ctx
+    dev: Device | None = ctx.registry.find(device_id)
+    if dev is None:
+        abort(404)
+    lang = _lang()
+    t = strings(lang)
+    village = ctx.tree.get(dev.village)
+    crumbs = [*_crumbs(village, lang), {"name": dev.id, "href": f"/d/{dev.id}"}]
+    return _render("pages/device.html", "device", dev.id, village, lang, crumbs=crumbs,
+                   subtitle=t[f"kind_{dev.kind}"], kind_name=t[f"kind_{dev.kind}"],
+                   village={"code": village.code, "name": _name(village, lang)},
+                   metrics=_metrics(set(dev.metrics), lang),
+                   page={"device": {"id": dev.id, "kind": dev.kind, "village": dev.village,
+                                    "metrics": list(dev.metrics)}})
+
+
+@bp.get("/vendor/echarts.min.js")
+def echarts() -> Response:
+    for path in ECHARTS:
+        if path.exists():
+            return send_file(path, mimetype="text/javascript", max_age=86400)
+    abort(404, description="echarts is not installed: run `npm ci` at the repository root")
+
+
+@bp.get("/r/<code>/yield-records.json")
+def yield_records(code: str) -> Response:
+    """The individual records of a region's season, newest first: the API gives only totals."""
+    ctx = state().ctx
+    node = ctx.tree.get(code)
+    tz = ctx.settings.tz
+    year = _year(request.args.get("year"), tz)
+    start, end = year_bounds(year, tz)
+    rows = state().store.yield_records(node.village_range(), start, end, limit=500)
+    return jsonify(records=[{
+        "ts": format_local(r.ts, tz), "village": r.village, "crop": r.crop, "plot": r.plot,
+        "device": r.device, "source": r.source,
+        "area": round(area_out(r.area_ha, "cn"), 2), "yield": round(yield_out(r.yield_kg, "cn"), 2),
+        "yield_per_area": _round(per_area(r.yield_kg, r.area_ha, "cn")),
+    } for r in rows])
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 2)
+
+
+def _year(text: str | None, tz: Any) -> int:
+    if text is None:
+        return datetime.fromtimestamp(now_ms() / 1000, tz).year
+    if not text.isdigit() or not 2000 <= int(text) <= 2100:
+        raise BadInput("year: must be a year between 2000 and 2100", "year")
+    return int(text)
+
+
+@bp.get("/export/yields.<fmt>")
+def export_yields(fmt: str) -> Response:
+    if fmt not in ("xlsx", "csv"):
+        abort(404)
+    ctx = state().ctx
+    code = request.args.get("region", ctx.tree.district.code)
+    node = ctx.tree.find(code)
+    if node is None:
+        raise NotFound(f"no region with code {code!r}")
+    year = _year(request.args.get("year"), ctx.settings.tz)
+    table = export.yields_table(ctx, state().store, node, year)
+    body, mimetype = (export.to_xlsx(table), export.XLSX) if fmt == "xlsx" else (export.to_csv(table), export.CSV)
+    resp = Response(body, mimetype=mimetype)
+    resp.headers["Content-Disposition"] = export.disposition(table, fmt)
+    return resp

@@ -1,0 +1,186 @@
+"""The dashboards in a real browser: every tier opens with seeded data, its charts are drawn, the
+numbers shown equal the REST API's answers, and a harvest entered on a village page reaches the
+township page. Each test saves a 390-px-wide screenshot into tests/browser/screenshots/."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from service.times import DAY_MS, window_start
+from tests.browser.conftest import Live, assert_charts_drawn, open_page, screenshot
+from tests.browser.seed import LOW_BATTERY, OFFLINE, UNREPORTED
+
+pytestmark = pytest.mark.browser
+
+DISTRICT, ZX = "211204", "211204101"  # 清河区, 张相镇
+DMT = "211204101200"  # 大孟屯村
+
+
+def iso(ms: int) -> str:
+    """The browser's Date.toISOString(), which the pages send as start and end."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def values(tab: Any, selector: str) -> dict[str, str | None]:
+    """``data-field`` → ``data-value`` (the API's raw number kept beside what is shown)."""
+    found: dict[str, str | None] = tab.eval_on_selector_all(
+        f"{selector} [data-field]",
+        "els => Object.fromEntries(els.map(e => [e.dataset.field, e.dataset.value ?? null]))")
+    return found
+
+
+def num(text: str | None) -> float:
+    assert text is not None
+    return float(text)
+
+
+def test_district_cards_equal_the_api(page: Any, live: Live) -> None:
+    now, year, tz = live.seeded.now, live.seeded.year, live.ctx.settings.tz
+    open_page(page, live, "/")
+    yields_now = live.get("/api/v1/yields", region=DISTRICT, year=year, group_by="township")
+    yields_before = live.get("/api/v1/yields", region=DISTRICT, year=year - 1, group_by="township")
+    by_village = live.get("/api/v1/yields", region=DISTRICT, year=year, group_by="village")
+    devices = live.get("/api/v1/devices", region=DISTRICT)["devices"]
+    alerts = live.get("/api/v1/alerts", region=DISTRICT, active="true")["alerts"]
+    today = dict(region=DISTRICT, start=iso(window_start(now, DAY_MS, tz)), end=iso(now), every="1d", agg="mean",
+                 group_by="township")
+    soil_answer = live.get("/api/v1/readings", metric="soil_moisture", **today)
+    soil = {s["key"]: s["points"][-1][1] for s in soil_answer["series"]}
+    rain = live.get("/api/v1/readings", region=DISTRICT, metric="rainfall", start=iso(now - DAY_MS), end=iso(now),
+                    every="1h", agg="sum", group_by="device")["series"]
+    village_of = {d["id"]: d["village"] for d in devices}
+
+    towns = [t.code for t in live.ctx.tree.district.children]
+    assert page.locator(".card[data-ready]").count() == len(towns) == 5
+    for code in towns:
+        shown = values(page, f"#card-{code}")
+        group = next(g for g in yields_now["groups"] if g["key"] == code)
+        before = next(g for g in yields_before["groups"] if g["key"] == code)
+        assert num(shown["yield"]) == group["yield"]
+        assert num(shown["yield_per_area"]) == group["yield_per_area"]
+        assert num(shown["yield_yoy"]) == pytest.approx((group["yield"] - before["yield"]) / before["yield"])
+        mine = [d for d in devices if d["village"].startswith(code)]
+        assert shown["devices"] == f"{sum(d['online'] for d in mine)}/{len(mine)}"
+        assert num(shown["soil_moisture"]) == soil[code]
+        assert num(shown["alerts"]) == sum(a["region"].startswith(code) for a in alerts)
+        station_rain = [sum(v for _, v in s["points"]) for s in rain if village_of[s["key"]].startswith(code)]
+        assert num(shown["rain_24h"]) == pytest.approx(sum(station_rain) / len(station_rain), rel=1e-12)
+        reporting = sum(1 for g in by_village["groups"] if g["key"].startswith(code) and g["records"] > 0)
+        offline = sum(1 for d in mine if d["kind"] == "station" and not d["online"])
+        assert shown["coverage"] == f"{reporting}/{len(live.ctx.tree.get(code).children)}/{offline}"
+    # what a person reads: 万斤 with one decimal, and the coverage sentence
+    zx = next(g for g in yields_now["groups"] if g["key"] == ZX)
+    assert page.text_content(f"#card-{ZX} [data-field=yield]") == f"{zx['yield'] / 1e4:,.1f}"
+    assert page.text_content(f"#card-{ZX} [data-field=coverage]") == "12/15 村上报，1 站离线"
+    totals = values(page, "#totals")
+    assert num(totals["yield"]) == yields_now["total"]["yield"]
+    assert num(totals["area"]) == yields_now["total"]["area"]
+    assert_charts_drawn(page, ".chart", 1)
+    screenshot(page, "district")
+
+
+def test_english_switch_is_remembered(page: Any, live: Live) -> None:
+    open_page(page, live, "/")
+    assert page.text_content("h1") == "清河区"
+    page.click("#lang-switch")
+    page.wait_for_function("document.body.dataset.loaded")
+    assert page.text_content("h1") == "Qinghe District"
+    assert "villages reporting" in (page.text_content(f"#card-{ZX} [data-field=coverage]") or "")
+    open_page(page, live, f"/r/{ZX}")  # the cookie carries the choice to the next page
+    assert page.text_content("h1") == "Zhangxiang Town"
+    screenshot(page, "township-en")
+
+
+def test_township_page_tables_and_charts(page: Any, live: Live) -> None:
+    open_page(page, live, f"/r/{ZX}")
+    groups = {g["key"]: g for g in live.get("/api/v1/yields", region=ZX, year=live.seeded.year,
+                                              group_by="village")["groups"]}
+    rows = page.eval_on_selector_all("#village-table tbody tr", "rows => rows.map(r => r.dataset.code)")
+    assert rows == [v.code for v in live.ctx.tree.get(ZX).children]
+    for code in rows:
+        shown = values(page, f'#village-table tbody tr[data-code="{code}"]')
+        assert num(shown["yield"]) == groups[code]["yield"]
+        assert num(shown["area"]) == groups[code]["area"]
+        if groups[code]["yield_per_area"] is not None:
+            assert num(shown["yield_per_area"]) == groups[code]["yield_per_area"]
+    devices = live.get("/api/v1/devices", region=ZX)["devices"]
+    offline = sorted(d["id"] for d in devices if d["kind"] == "station" and not d["online"])
+    assert offline == [d for d in OFFLINE if d.startswith("qh-st-101")]
+    listed = page.eval_on_selector_all("#offline-table tbody tr[data-device]", "rs => rs.map(r => r.dataset.device)")
+    assert sorted(listed) == offline
+    lagging = page.eval_on_selector_all("#lagging li[data-code]", "ls => ls.map(l => l.dataset.code)")
+    assert lagging[0] in UNREPORTED  # no harvest reported yet: furthest behind its target
+    assert_charts_drawn(page, ".chart", 4)
+    screenshot(page, "township")
+
+
+def test_village_page_harvest_form(page: Any, live: Live) -> None:
+    year = live.seeded.year
+    open_page(page, live, f"/r/{DMT}")
+    metrics = page.eval_on_selector_all(".chart[data-metric]", "els => els.map(e => e.dataset.metric)")
+    assert {"soil_moisture", "air_temp", "rainfall"} <= set(metrics)
+    assert_charts_drawn(page, ".chart[data-metric]", len(metrics))
+    devices = {d["id"]: d for d in live.get("/api/v1/devices", region=DMT)["devices"]}
+    for dev_id, dev in devices.items():
+        assert values(page, f'#station-table tr[data-device="{dev_id}"]')["status"] == (
+            "online" if dev["online"] else "offline")
+    page.click('#range button[data-range="7d"]')
+    page.wait_for_function("[...document.querySelectorAll('.chart[data-metric]')].every(e => e.dataset.range === '7d')")
+    assert_charts_drawn(page, ".chart[data-metric]", len(metrics))
+
+    before = live.get("/api/v1/yields", region=ZX, year=year, group_by="village")
+    before_dmt = next(g for g in before["groups"] if g["key"] == DMT)
+    # a bad entry: the API's message appears next to the area field, nothing is stored
+    page.fill("#harvest-form [name=area_mu]", "-5")
+    page.fill("#harvest-form [name=yield_jin]", "6000")
+    page.click("#harvest-form button[type=submit]")
+    error = page.locator('[data-error-for="area_mu"]')
+    error.wait_for(state="visible")
+    assert "area_mu" in (error.text_content() or "")
+    assert page.locator(".field-error:visible").count() == 1
+    assert page.get_attribute("#harvest-form [name=area_mu]", "aria-invalid") == "true"
+    screenshot(page, "village-form-error")
+    after_bad = live.get("/api/v1/yields", region=DMT, year=year)
+    assert after_bad["total"]["records"] == before_dmt["records"]
+    # a good one: accepted, listed, and the totals follow
+    page.fill("#harvest-form [name=area_mu]", "12.5")
+    page.fill("#harvest-form [name=yield_jin]", "15000")
+    page.fill("#harvest-form [name=plot]", "东地3号")
+    page.click("#harvest-form button[type=submit]")
+    page.locator("#harvest-ok").wait_for(state="visible")
+    assert page.locator(".field-error:visible").count() == 0
+    page.wait_for_function(f"document.querySelector('#totals [data-field=records]').dataset.value === "
+                           f"'{before_dmt['records'] + 1}'")
+    assert page.locator("#records-table td", has_text="东地3号").count() == 1
+    after = live.get("/api/v1/yields", region=ZX, year=year, group_by="village")
+    after_dmt = next(g for g in after["groups"] if g["key"] == DMT)
+    assert after_dmt["yield"] == pytest.approx(before_dmt["yield"] + 15000)
+    assert num(values(page, "#totals")["yield"]) == after_dmt["yield"]
+    screenshot(page, "village")
+
+    open_page(page, live, f"/r/{ZX}")
+    row = values(page, f'#village-table tbody tr[data-code="{DMT}"]')
+    assert num(row["yield"]) == after_dmt["yield"]
+    assert num(values(page, "#village-table tfoot")["yield"]) == after["total"]["yield"]
+
+
+def test_device_page(page: Any, live: Live) -> None:
+    now = live.seeded.now
+    dev = live.get(f"/api/v1/devices/{LOW_BATTERY}")
+    open_page(page, live, f"/d/{LOW_BATTERY}")
+    shown = values(page, "#device-facts")
+    assert shown["status"] == ("online" if dev["online"] else "offline")
+    assert shown["last_seen"] == dev["last_seen"]
+    battery = live.get("/api/v1/readings", region=dev["village"], metric="battery", start=iso(now - DAY_MS),
+                       end=iso(now), every="10m", agg="mean", group_by="device")
+    mine = next(s for s in battery["series"] if s["key"] == LOW_BATTERY)
+    assert num(shown["battery"]) == mine["points"][-1][1] == 3.3
+    assert page.get_attribute("#device-facts [data-field=battery]", "class") == "warn"
+    assert_charts_drawn(page, ".chart[data-metric]", len(dev["metrics"]))
+    screenshot(page, "device")
+
+    open_page(page, live, f"/d/{OFFLINE[0]}")
+    assert values(page, "#device-facts")["status"] == "offline"

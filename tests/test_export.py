@@ -1,0 +1,142 @@
+"""The yields export: .xlsx (opened with openpyxl) and .csv with Chinese headers and units, whose
+figures equal GET /api/v1/yields for the same region and year."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from openpyxl import load_workbook
+
+from service.context import build
+from service.records import Batch, YieldRecord
+from service.settings import Settings
+from service.store.sqlite import SqliteStore
+from service.web import create_app
+from tests.brokers import free_port
+
+ZX, YML = "211204101", "211204102"
+DMT, XJT, QYM = "211204101200", "211204101202", "211204102200"
+TZ = ZoneInfo("Asia/Shanghai")
+
+def local_ms(text: str) -> int:
+    """``2025-06-01T08:00`` in Beijing time → UTC epoch ms."""
+    return int(datetime.fromisoformat(text).replace(tzinfo=TZ).timestamp() * 1000)
+
+
+def crop_yield(village: str, ts: str, crop: str, mu: float, jin: float, plot: str = "") -> YieldRecord:
+    """A harvest given in 亩 and 斤, stored in SI as the API would store it."""
+    return YieldRecord("", village, local_ms(ts), crop, mu / 15, jin / 2, plot=plot, source="api")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "pages.sqlite3")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def app(settings: Settings, store: SqliteStore) -> Flask:
+    """The whole web app (API and pages); its broker probe points at a closed port."""
+    ctx = build(settings.with_overrides(mqtt_url=f"mqtt://127.0.0.1:{free_port()}"))
+    return create_app(ctx, store)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def get_json(client: FlaskClient, url: str, **query: Any) -> Any:
+    resp = client.get(url, query_string=query or None)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return resp.get_json()
+
+
+
+@pytest.fixture
+def harvests(store: SqliteStore) -> None:
+    store.write(Batch(yields=[
+        crop_yield(DMT, "2025-10-08T09:00", "corn", 30.5, 35_000.5, plot="P1"),
+        crop_yield(DMT, "2025-10-09T10:00", "soybean", 12.25, 3_700),
+        crop_yield(XJT, "2025-10-10T11:00", "corn", 41.75, 48_333.3),
+        crop_yield(QYM, "2025-10-11T08:30", "rice", 18, 20_500),
+        crop_yield(QYM, "2025-01-01T00:30", "corn", 1, 1_100),  # 00:30 Beijing: 2025 even though UTC says 2024
+        crop_yield(DMT, "2024-10-08T09:00", "corn", 500, 600_000),  # last season: not in 2025
+    ]))
+
+
+def rows_of(ws: object) -> list[list[object]]:
+    return [list(r) for r in ws.iter_rows(values_only=True)]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("region", ["211204", ZX, DMT])
+def test_xlsx_totals_equal_the_api(client: FlaskClient, harvests: None, region: str) -> None:
+    api = get_json(client, "/api/v1/yields", region=region, year=2025)
+    resp = client.get(f"/export/yields.xlsx?region={region}&year=2025")
+    assert resp.status_code == 200
+    assert resp.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert f"yields-{region}-2025.xlsx" in resp.headers["Content-Disposition"]
+    wb = load_workbook(io.BytesIO(resp.data))
+    assert wb.sheetnames == ["产量汇总", "收获记录"]
+    rows = rows_of(wb["产量汇总"])
+    assert str(rows[0][0]).endswith("2025年 粮食产量汇总")
+    assert rows[1][2:] == ["记录数（条）", "收获面积（亩）", "产量（斤）", "亩产（斤/亩）"]
+    body, total = rows[2:-1], rows[-1]
+    assert [r[0] for r in body] == [g["key"] for g in api["groups"]]
+    for row, g in zip(body, api["groups"], strict=True):
+        assert row[1:] == [g["name"], g["records"], g["area"], g["yield"], g["yield_per_area"]]
+    t = api["total"]
+    assert total[1:] == ["合计", t["records"], t["area"], t["yield"], t["yield_per_area"]]
+    detail = rows_of(wb["收获记录"])
+    assert len(detail) - 2 == t["records"]
+    assert sum(float(r[6]) for r in detail[2:]) == pytest.approx(t["yield"])  # type: ignore[arg-type]
+
+
+def test_xlsx_of_the_district_in_numbers(client: FlaskClient, harvests: None) -> None:
+    wb = load_workbook(io.BytesIO(client.get("/export/yields.xlsx?region=211204&year=2025").data))
+    rows = rows_of(wb["产量汇总"])
+    assert rows[1][:2] == ["乡镇（街道）代码", "乡镇（街道）"]
+    by_key = {r[0]: r for r in rows[2:-1]}
+    assert by_key[ZX][2:5] == [3, 84.5, 87_033.8]
+    assert by_key[YML][2:5] == [2, 19.0, 21_600.0]
+    assert rows[-1][2:] == [5, 103.5, 108_633.8, round(108_633.8 / 103.5, 2)]
+    detail = rows_of(wb["收获记录"])
+    assert detail[1][5:8] == ["面积（亩）", "产量（斤）", "亩产（斤/亩）"]
+    assert ["2025-01-01T00:30:00+08:00", "杨木林子镇", "前杨木林子村", "玉米", None, 1.0, 1100.0, 1100.0,
+            "人工录入"] in detail
+
+
+def test_csv_equals_the_api_and_opens_in_excel(client: FlaskClient, harvests: None) -> None:
+    api = get_json(client, "/api/v1/yields", region=ZX, year=2025)
+    resp = client.get(f"/export/yields.csv?region={ZX}&year=2025")
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    assert resp.data.startswith("\ufeff".encode())  # Excel reads UTF-8 only with the BOM
+    assert unquote(resp.headers["Content-Disposition"]).endswith("张相镇2025年产量.csv")
+    rows = list(csv.reader(io.StringIO(resp.data.decode("utf-8-sig"))))
+    assert rows[0] == ["村（社区）代码", "村（社区）", "记录数（条）", "收获面积（亩）", "产量（斤）", "亩产（斤/亩）"]
+    assert len(rows) - 2 == len(api["groups"]) == 15
+    total = rows[-1]
+    assert total[1] == "合计"
+    t = api["total"]
+    assert [int(total[2]), float(total[3]), float(total[4]), float(total[5])] == [
+        t["records"], t["area"], t["yield"], t["yield_per_area"]]
+    empty = next(r for r in rows if r[0] == "211204101001")  # a community without harvests
+    assert empty[2:] == ["0", "0.0", "0.0", ""]
+
+
+def test_export_refuses_bad_parameters(client: FlaskClient) -> None:
+    resp = client.get("/export/yields.xlsx?region=211204&year=20x5")
+    assert resp.status_code == 400 and resp.get_json()["error"]["field"] == "year"
+    assert client.get("/export/yields.csv?region=211204999").status_code == 404
+    assert client.get("/export/yields.pdf?region=211204").status_code == 404

@@ -1,0 +1,224 @@
+"""The dashboards' server side with Flask's test client: every tier renders, wording and targets
+reach the browser, the English switch sticks, and the season targets split as configured."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service.context import Context, build
+from service.errors import SettingsError
+from service.records import Batch, YieldRecord
+from service.regions import RegionTree
+from service.settings import Settings
+from service.store.sqlite import SqliteStore
+from service.web import create_app, pages
+from service.web.i18n import STRINGS
+from service.web.targets import Targets
+from tests.brokers import free_port
+
+ZX, DMT = "211204101", "211204101200"  # 张相镇, 大孟屯村
+CONFIG = Path(__file__).resolve().parent.parent / "config"
+TZ = ZoneInfo("Asia/Shanghai")
+
+def local_ms(text: str) -> int:
+    """``2025-06-01T08:00`` in Beijing time → UTC epoch ms."""
+    return int(datetime.fromisoformat(text).replace(tzinfo=TZ).timestamp() * 1000)
+
+
+def crop_yield(village: str, ts: str, crop: str, mu: float, jin: float, plot: str = "") -> YieldRecord:
+    """A harvest given in 亩 and 斤, stored in SI as the API would store it."""
+    return YieldRecord("", village, local_ms(ts), crop, mu / 15, jin / 2, plot=plot, source="api")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "pages.sqlite3")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def app(settings: Settings, store: SqliteStore) -> Flask:
+    """The whole web app (API and pages); its broker probe points at a closed port."""
+    ctx = build(settings.with_overrides(mqtt_url=f"mqtt://127.0.0.1:{free_port()}"))
+    return create_app(ctx, store)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def get_json(client: FlaskClient, url: str, **query: Any) -> Any:
+    resp = client.get(url, query_string=query or None)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return resp.get_json()
+
+
+
+@pytest.fixture
+def strict(app: Flask) -> FlaskClient:
+    """Templates fail on any name they use that the view did not pass (a missing wording key)."""
+    app.jinja_env.undefined = jinja2.StrictUndefined
+    return app.test_client()
+
+
+def page_data(html: str) -> Any:
+    m = re.search(r'<script type="application/json" id="page-data">(.*?)</script>', html, re.S)
+    assert m, "no page-data block"
+    return json.loads(m.group(1))
+
+
+@pytest.mark.parametrize(("path", "tier", "title"), [
+    ("/", "district", "清河区"), ("/r/211204", "district", "清河区"), (f"/r/{ZX}", "township", "张相镇"),
+    (f"/r/{DMT}", "village", "大孟屯村"), ("/d/qh-st-101200-1", "device", "qh-st-101200-1"),
+    ("/d/qh-gs-101", "device", "qh-gs-101"),
+])
+def test_every_tier_renders(strict: FlaskClient, path: str, tier: str, title: str) -> None:
+    resp = strict.get(path)
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert f'<body data-tier="{tier}">' in html
+    assert f"<h1 id=\"title\">{title}" in html
+    assert f"/assets/{tier}.js" in html and "/vendor/echarts.min.js" in html
+    data = page_data(html)
+    assert data["tier"] == tier and data["lang"] == "zh" and data["tz"] == "Asia/Shanghai"
+    assert set(data["strings"]) == set(STRINGS)
+
+
+def test_district_page_has_a_card_per_township_with_targets(client: FlaskClient, ctx: Context) -> None:
+    html = client.get("/").get_data(as_text=True)
+    towns = [t.code for t in ctx.tree.district.children]
+    assert re.findall(r'<article class="card" data-code="(\d+)"', html) == towns
+    data = page_data(html)
+    assert data["children"] == towns
+    assert data["targets"]["211204"] == {"area": 186300.0, "yield": 225000000.0,
+                                         "yield_per_area": pytest.approx(225e6 / 186300)}
+    assert sum(data["targets"][t]["yield"] for t in towns) == pytest.approx(225e6)
+    assert data["villages"][ZX] == 15  # denominator of "12/15 村上报"
+
+
+def test_township_page_lists_its_villages(client: FlaskClient, ctx: Context) -> None:
+    html = client.get(f"/r/{ZX}").get_data(as_text=True)
+    rows = re.findall(r'<tr data-code="(\d{12})"><th><a href="/r/\d{12}">([^<]+)</a>', html)
+    assert rows == [(v.code, v.name_zh) for v in ctx.tree.get(ZX).children]
+    for chart in ("chart-soil", "chart-temp", "chart-rain", "chart-yield"):
+        assert f'id="{chart}"' in html
+    assert f"/export/yields.xlsx?region={ZX}" in html
+
+
+def test_village_page_has_stations_metric_charts_and_the_form(client: FlaskClient, ctx: Context) -> None:
+    html = client.get(f"/r/{DMT}").get_data(as_text=True)
+    stations = [d.id for d in ctx.registry.under(DMT)]
+    assert re.findall(r'<tr data-device="([^"]+)">', html) == stations
+    metrics = {m for d in ctx.registry.under(DMT) for m in d.metrics}
+    assert set(re.findall(r'class="chart" data-metric="(\w+)"', html)) == metrics
+    for name in ("village", "ts", "crop", "area_mu", "yield_jin", "plot"):
+        assert f'name="{name}"' in html
+        if name != "village":
+            assert f'data-error-for="{name}"' in html  # where the API's error for this field goes
+    assert re.findall(r'<button type="button" data-range="(\w+)"', html) == ["24h", "7d", "30d", "90d"]
+
+
+def test_english_switch_sets_a_cookie(client: FlaskClient) -> None:
+    resp = client.get(f"/r/{ZX}?lang=en")
+    html = resp.get_data(as_text=True)
+    assert "<h1 id=\"title\">Zhangxiang Town" in html and '<html lang="en">' in html
+    assert '<h2><a href="/r/211204101">Zhangxiang Town</a></h2>' in html  # the season card too
+    assert "nongyun_lang=en" in resp.headers["Set-Cookie"]
+    later = client.get("/").get_data(as_text=True)  # the test client keeps cookies
+    assert page_data(later)["lang"] == "en" and "Qinghe District" in later
+    back = client.get("/?lang=zh").get_data(as_text=True)
+    assert page_data(back)["lang"] == "zh"
+
+
+def test_unknown_region_and_device_are_404(client: FlaskClient) -> None:
+    assert client.get("/r/211204999").status_code == 404
+    assert client.get("/r/abc").status_code == 404
+    assert client.get("/d/no-such-device").status_code == 404
+
+
+def test_echarts_is_served_from_npm_not_from_the_repository(client: FlaskClient) -> None:
+    installed = any(p.exists() for p in pages.ECHARTS)
+    with client.get("/vendor/echarts.min.js") as resp:
+        assert resp.status_code == (200 if installed else 404)
+        if installed:
+            assert resp.mimetype == "text/javascript" and b"echarts" in resp.data[:2000]
+    static = Path(pages.__file__).parent / "static"
+    assert sorted(p.name for p in static.glob("*.js")) == [
+        "device.js", "district.js", "history.js", "nongyun.js", "township.js", "village.js"]
+
+
+def test_yield_records_of_a_village_in_jin_and_mu(client: FlaskClient, store: SqliteStore) -> None:
+    store.write(Batch(yields=[crop_yield(DMT, "2025-10-08T09:00", "corn", 30, 36_000, plot="P1"),
+                        crop_yield(DMT, "2025-10-09T09:00", "soybean", 10, 3_000),
+                        crop_yield(DMT, "2024-10-09T09:00", "corn", 99, 99_000)]))
+    got = client.get(f"/r/{DMT}/yield-records.json?year=2025").get_json()["records"]
+    assert [(r["ts"], r["crop"], r["area"], r["yield"], r["yield_per_area"]) for r in got] == [
+        ("2025-10-09T09:00:00+08:00", "soybean", 10.0, 3000.0, 300.0),
+        ("2025-10-08T09:00:00+08:00", "corn", 30.0, 36000.0, 1200.0)]
+    bad = client.get(f"/r/{DMT}/yield-records.json?year=19")
+    assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "year"
+
+
+# -- targets ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tree() -> RegionTree:
+    return RegionTree.load(CONFIG / "regions.yaml")
+
+
+def test_targets_split_by_farming_villages(tree: RegionTree) -> None:
+    t = Targets.load(CONFIG / "targets.toml", tree)
+    district = t.get("211204")
+    assert district is not None and (district.sown_area_mu, district.grain_output_jin) == (186300, 225e6)
+    farming = {town.code: sum(v.kind == "village" for v in town.children) for town in tree.district.children}
+    assert sum(farming.values()) == 41
+    for town in tree.district.children:
+        got = t.get(town.code)
+        assert got is not None
+        assert got.grain_output_jin == pytest.approx(225e6 * farming[town.code] / 41)
+        villages = [t.get(v.code) for v in town.children]
+        assert sum(v.grain_output_jin for v in villages if v) == pytest.approx(got.grain_output_jin)
+    community = t.get("211204101001")  # 金枫社区: urban, no farmland
+    assert community is not None and community.grain_output_jin == 0
+
+
+def test_explicit_township_and_village_targets_win(tree: RegionTree, tmp_path: Path) -> None:
+    path = tmp_path / "targets.toml"
+    path.write_text((CONFIG / "targets.toml").read_text(encoding="utf-8") + """
+[townships.211204101]
+grain_output_jin = 80000000
+[villages.211204101200]
+grain_output_jin = 10000000
+""", encoding="utf-8")
+    t = Targets.load(path, tree)
+    zx, dmt = t.get(ZX), t.get(DMT)
+    assert zx is not None and zx.grain_output_jin == 80e6
+    assert dmt is not None and dmt.grain_output_jin == 10e6
+    xjt = t.get("211204101202")  # one of the 12 other farming villages of 张相镇 shares the rest
+    assert xjt is not None and xjt.grain_output_jin == pytest.approx(70e6 / 12)
+    others = [t.get(town.code) for town in tree.district.children if town.code != ZX]
+    assert sum(o.grain_output_jin for o in others if o) == pytest.approx(225e6 - 80e6)
+    assert zx.sown_area_mu == pytest.approx(186300 * 13 / 41)  # area still split by villages
+
+
+def test_malformed_or_missing_targets(tree: RegionTree, tmp_path: Path) -> None:
+    assert Targets.load(tmp_path / "none.toml", tree).get("211204") is None
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[district]\nsown_area_mu = 1\ngrain_output_jin = 1\n[villages.211204999999]\n'
+                   'grain_output_jin = 5\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match="211204999999"):
+        Targets.load(bad, tree)
