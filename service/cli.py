@@ -137,11 +137,22 @@ def ingest() -> None:
 
 
 @main.command()
-def web() -> None:
-    """The web app alone (stateless; behind gunicorn in production: `gunicorn 'service.web:wsgi_app()'`)."""
+@click.option("--workers", default=0, show_default=True,
+              help="run under gunicorn with this many worker processes (0: one threaded process)")
+def web(workers: int) -> None:
+    """The web app alone, stateless: never starts ingest or jobs, so it scales by processes."""
     ctx = _context()
-    store = _open_store(ctx)
     host, port = ctx.settings.http
+    if workers > 0:
+        import os
+        import shutil
+
+        gunicorn = shutil.which("gunicorn")
+        if gunicorn is None:
+            raise click.ClickException("--workers needs gunicorn: pip install 'nongyun[deploy]'")
+        os.execv(gunicorn, [gunicorn, "--workers", str(workers), "--bind", f"{host}:{port}",
+                            "--access-logfile", "-", "service.web:wsgi_app()"])
+    store = _open_store(ctx)
     with _until_signal() as stop:
         server = _web_server(ctx, store, host, port)
         click.echo(f"nongyun web on http://{host}:{port}/")
