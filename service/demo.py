@@ -16,7 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from .context import Context
+from .records import Batch
 from .times import now_ms
 
 HOUR_MS = 3_600_000
@@ -29,17 +32,31 @@ def season_start(now: int, ctx: Context) -> int:
     return int(datetime(year, 4, 1, tzinfo=ctx.settings.tz).timestamp() * 1000)
 
 
-def _progress(echo: Callable[..., Any], label: str) -> Callable[[int, int], None]:
+def _progress(echo: Callable[..., Any], label: str) -> Callable[[float, Any], None]:
+    """A one-line progress bar for the simulator's ``progress(fraction, stats)`` callback."""
     last = [-1]
 
-    def progress(done: int, total: int) -> None:
-        pct = 100 * done // max(total, 1)
-        if pct != last[0] and (pct % 5 == 0 or done >= total):
+    def progress(fraction: float, stats: Any) -> None:
+        pct = int(100 * fraction)
+        if pct != last[0] and (pct % 5 == 0 or fraction >= 1.0):
             last[0] = pct
             bar = "#" * (pct // 4) + "." * (25 - pct // 4)
-            echo(f"\r{label} [{bar}] {pct:3d}%", nl=done >= total)
+            echo(f"\r{label} [{bar}] {pct:3d}%  {stats.readings:,} readings", nl=fraction >= 1.0)
 
     return progress
+
+
+def backfill_yields(store: Any, district: Any, start: int, end: int) -> int:
+    """Harvest records only (no readings) of [start, end), decoded as ingest would have decoded
+    them when they were sent: last season's records are over a year old by now."""
+    batch = Batch(worker="simulator")
+    for y in district.yields_between(start, end):
+        decoded = district.decoder.decode(f"nongyun/v1/{y.device}/yield", orjson.dumps(y.record), y.ts)
+        batch.yields.extend(decoded.yields)
+        batch.rejections.extend(decoded.rejections)
+        batch.messages += 1
+    store.write(batch)
+    return len(batch.yields)
 
 
 def backfill(ctx: Context, store: Any, district: Any, *, days: int | None, echo: Callable[..., Any]) -> None:
@@ -54,12 +71,11 @@ def backfill(ctx: Context, store: Any, district: Any, *, days: int | None, echo:
     if now - start >= HOUR_MS:
         district.backfill(store, start, now, HOUR_MS, progress=_progress(echo, "backfilling readings"))
     if prev is None:
-        # Harvest records of this season and the last one, for year-on-year (同比) comparisons.
+        # Harvests of this season and the last one, for year-on-year (同比) comparisons.
         year = datetime.fromtimestamp(now / 1000, ctx.settings.tz).year
-        for y in (year - 1, year):
-            y_start = int(datetime(y, 1, 1, tzinfo=ctx.settings.tz).timestamp() * 1000)
-            y_end = min(now, int(datetime(y + 1, 1, 1, tzinfo=ctx.settings.tz).timestamp() * 1000))
-            district.backfill_yields(store, y_start, y_end)
+        last_year = int(datetime(year - 1, 1, 1, tzinfo=ctx.settings.tz).timestamp() * 1000)
+        n = backfill_yields(store, district, last_year, now)
+        echo(f"harvest records of {year - 1} and {year}: {n:,}")
     data_dir.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"start": int(prev["start"]) if prev else start, "end": now}))
 
@@ -96,7 +112,8 @@ def run_demo(ctx: Context, *, days: int | None, seed: int, live: bool, echo: Cal
         signals = stack.enter_context(_until_signal()) if stop is None else stop
         if live:
             sim = threading.Thread(target=district.run_live, name="simulator", daemon=True,
-                                   kwargs={"url": settings.values.mqtt_url, "speed": 1.0, "stop_event": signals})
+                                   kwargs={"url": settings.values.mqtt_url, "speed": 1.0, "stop_event": signals,
+                                           "buffer_dir": Path(settings.data_dir) / "devices"})
             sim.start()
         echo(f"nongyun demo ready: http://{host}:{port}/  (API: http://{host}:{port}/api/v1/regions)")
         signals.wait()

@@ -1,0 +1,78 @@
+"""The README's first command, as a user runs it: `nongyun demo` with no broker and no database.
+
+A short history (--days 2) keeps it quick; the harvests of this year and last are always written,
+so the district's township table has numbers for all five township-level units.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.brokers import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _get(url: str) -> dict[str, object]:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.loads(answer.read())  # type: ignore[no-any-return]
+
+
+def test_demo_comes_up_with_an_in_process_broker_and_answers_the_yields_table(tmp_path: Path) -> None:
+    mqtt_port, http_port = free_port(), free_port()
+    env = os.environ | {
+        "NONGYUN_DATA_DIR": str(tmp_path / "data"),
+        "NONGYUN_MQTT_URL": f"mqtt://127.0.0.1:{mqtt_port}",  # nothing listens there: the demo starts a broker
+        "NONGYUN_HTTP": f"127.0.0.1:{http_port}",
+        "NONGYUN_MQTT_CLIENT_ID": f"demo-test-{mqtt_port}",
+        "NONGYUN_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "demo", "--days", "2"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "demo ready" in line:
+                break
+        assert any("in-process MQTT broker" in line for line in lines), lines
+        assert any(f"http://127.0.0.1:{http_port}/" in line for line in lines), lines
+        base = f"http://127.0.0.1:{http_port}/api/v1"
+        table = _get(f"{base}/yields?region=211204&group_by=township")
+        groups = table["groups"]
+        assert isinstance(groups, list) and len(groups) == 5
+        for g in groups:
+            assert g["records"] > 0 and g["yield_per_area"] > 0, g
+        # live devices reach ingest through the in-process broker
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            health = _get(f"{base}/health")
+            if health["ingest"]["received"] > 0:  # type: ignore[index]
+                break
+            time.sleep(0.5)
+        assert health["ingest"]["received"] > 0, health  # type: ignore[index]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            lines.extend(proc.stdout.readlines())
+            proc.stdout.close()
+    assert proc.returncode == 0, "".join(lines)
