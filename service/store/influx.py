@@ -1,0 +1,452 @@
+"""The InfluxDB 2 backend: line protocol through influxdb-client's batching WriteApi, Flux queries.
+
+How ``write`` knows its outcome. The ingest pipeline acknowledges MQTT messages only after
+``write`` returns, so ``write`` may not hand points to a background buffer and hope. It still goes
+through the client's batching ``WriteApi`` — whose retry (``Retry-After`` honoured, exponential
+backoff otherwise, 429/5xx/connection errors only), background writer thread and callbacks we keep —
+but it feeds that API whole requests and waits for their callbacks:
+
+- the batch becomes line protocol, cut into chunks of ``influxdb.batch_size`` lines; each chunk is
+  one item of the WriteApi, whose window is one item (``batch_size=1`` there), so a chunk is posted
+  at once instead of waiting ``flush_interval`` (that wait would only add latency to every
+  acknowledgement: the ingest pipeline already batches by size and time);
+- the success/error callbacks settle a ticket per chunk; ``write`` blocks until all have settled,
+  then raises ``StoreUnavailable`` if any chunk failed transiently (429, 5xx or connection after the
+  client's retries; 401/403/404 too — a bad token or missing bucket is the operator's to fix, never
+  the data's fault) or ``StoreRejected`` for content InfluxDB refused (400 parse error, 422 field
+  type conflict). A batch the client gives up on therefore never vanishes: the caller keeps it and
+  retries, or rejects it with the reason. 413 splits the chunk in halves and posts them again;
+- the retry callback counts retries in ``stats`` and logs them; ``ping`` reports those figures.
+
+Writing a point again replaces it, so a batch retried after a partial failure stores nothing twice.
+Counters are cumulative per worker (read once, then kept in memory and advanced only after a
+successful write), so a retried batch does not count twice either.
+
+Queries are the fixed Flux texts of ``flux.py`` with values passed as ``params``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from influxdb_client.client.exceptions import InfluxDBError
+from influxdb_client.client.influxdb_client import InfluxDBClient
+from influxdb_client.client.write_api import WriteOptions, WriteType
+from influxdb_client.domain.write_precision import WritePrecision
+from influxdb_client.rest import ApiException
+from influxdb_client.service.health_service import HealthService
+from reactivex.scheduler import ThreadPoolScheduler
+
+from ..errors import StoreError, StoreRejected, StoreUnavailable
+from ..records import Batch, Rejection, YieldRecord
+from ..times import local_year, now_ms, window_start, year_bounds
+from . import flux, lineproto
+from .base import DeviceLatest, IngestCounters, ReadingsQuery, Series, YieldsQuery, YieldTotals
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+log = logging.getLogger(__name__)
+
+TIER_TAGS = {"district", "township", "village", "device"}
+DOWNSAMPLED_SUFFIX = "_1h"
+CONTENT_STATUSES = {400, 422}  # InfluxDB refuses the content: reject, never retry
+
+
+@dataclass
+class WriteStats:
+    """Our own figures of the write path, fed by the WriteApi callbacks."""
+
+    requests_ok: int = 0
+    retries: int = 0
+    failures: int = 0
+    splits: int = 0
+    last_error: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {"requests_ok": self.requests_ok, "retries": self.retries, "failures": self.failures,
+                "splits": self.splits, "last_error": self.last_error}
+
+
+@dataclass
+class _Ticket:
+    """The outcome of one posted chunk, settled by a WriteApi callback."""
+
+    lines: list[str]
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        return status
+    response = getattr(exc, "response", None)
+    code = getattr(response, "status", None)
+    return code if isinstance(code, int) else None
+
+
+def _message(exc: BaseException) -> str:
+    msg = getattr(exc, "message", None)
+    if isinstance(exc, ApiException) and exc.body:
+        try:
+            import json
+
+            body = json.loads(exc.body)
+            if isinstance(body, dict) and body.get("message"):
+                return str(body["message"])
+        except (ValueError, TypeError):
+            pass
+    return str(msg or exc).strip()
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    headers = getattr(exc, "headers", None)
+    value = headers.get("Retry-After") if headers else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+Row = dict[str, Any]  # one record of a Flux result: column → value (``result`` and ``table`` included)
+
+
+def _col(rec: Row, name: str) -> str:
+    return _s(rec.get(name))
+
+
+def _s(value: Any) -> str:
+    """A tag or string column back to our text ("" for a missing tag, i.e. a null cell)."""
+    return lineproto.dec(value) if isinstance(value, str) else ""
+
+
+class InfluxStore:
+    name = "influxdb"
+
+    def __init__(self, url: str, token: str, org: str, bucket: str, *, batch_size: int = 5000,
+                 flush_interval_ms: int = 1000, retry_interval_ms: int = 1000, max_retries: int = 3,
+                 max_retry_time_ms: int = 30_000, timeout_ms: int = 10_000, bootstrap: bool = True) -> None:
+        self.url, self.org, self.bucket = url, org, bucket
+        self.batch_size = batch_size
+        self.stats = WriteStats()
+        self._bootstrap = bootstrap
+        self._ready = not bootstrap
+        self._client: Any = InfluxDBClient(url=url, token=token, org=org, timeout=timeout_ms)
+        self._query_api: Any = self._client.query_api()
+        self._scheduler = ThreadPoolScheduler(max_workers=1)  # WriteOptions' default is shared process-wide
+        options = WriteOptions(
+            write_type=WriteType.batching, batch_size=1, flush_interval=flush_interval_ms,
+            retry_interval=retry_interval_ms, max_retries=max_retries, max_retry_delay=max_retry_time_ms,
+            max_retry_time=max_retry_time_ms, exponential_base=2, max_close_wait=max_retry_time_ms,
+            write_scheduler=self._scheduler)
+        # Longest a chunk can stay unsettled: every retry plus a request timeout on each attempt.
+        self._settle_timeout_s = (max_retry_time_ms + (max_retries + 2) * timeout_ms) / 1000
+        self._write_api: Any = self._client.write_api(
+            write_options=options, success_callback=self._on_success, error_callback=self._on_error,
+            retry_callback=self._on_retry)
+        self._write_lock = threading.Lock()
+        self._settle_lock = threading.Lock()
+        self._inflight: dict[bytes, list[_Ticket]] = defaultdict(list)
+        self._seq = lineproto.Sequence()
+        self._totals: dict[str, dict[str, float]] = {}  # worker → cumulative counters written
+        self._last_counter_ns = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> InfluxStore:
+        v = settings.values
+        return cls(v.influxdb_url, v.influxdb_token, v.influxdb_org, v.influxdb_bucket,
+                   batch_size=v.influxdb_batch_size, flush_interval_ms=v.influxdb_flush_interval_ms)
+
+    # -- bootstrap ------------------------------------------------------------------------------
+
+    def _ensure_ready(self) -> None:
+        """Create the bucket and its hourly downsampled sibling when missing (first use, not start-up,
+        so a process started before InfluxDB is up still comes up and reports it in ``ping``)."""
+        if self._ready:
+            return
+        api = self._client.buckets_api()
+        try:
+            for name in (self.bucket, self.bucket + DOWNSAMPLED_SUFFIX):
+                found = api.find_buckets(name=name, org=self.org).buckets or []
+                if not any(b.name == name for b in found):
+                    try:  # no retention rules: keep forever
+                        api.create_bucket(bucket_name=name, org=self.org)
+                        log.info("created InfluxDB bucket %r", name)
+                    except ApiException as exc:
+                        if exc.status != 422:  # 422 conflict: another worker created it first
+                            raise
+        except Exception as exc:
+            raise StoreUnavailable(f"influxdb bootstrap of bucket {self.bucket!r} failed: {_message(exc)}") from exc
+        self._ready = True
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def write(self, batch: Batch) -> None:
+        self._ensure_ready()
+        with self._write_lock:
+            worker = batch.worker or "-"
+            base = self._counter_base(worker)
+            deltas = lineproto.batch_counts(batch)
+            totals = dict(base)
+            for key, inc in deltas.items():
+                totals[key] = totals.get(key, 0.0) + inc
+            changed = [k for k, inc in deltas.items() if inc]
+            lines = lineproto.batch_lines(batch, self._seq)
+            lines += lineproto.counter_lines(worker, totals, changed, self._counter_ns())
+            self._post(lines)
+            self._totals[worker] = totals
+
+    def _counter_ns(self) -> int:
+        ns = now_ms() * lineproto.MS_NS
+        self._last_counter_ns = max(ns, self._last_counter_ns + 1)
+        return self._last_counter_ns
+
+    def _counter_base(self, worker: str) -> dict[str, float]:
+        if worker not in self._totals:
+            totals: dict[str, float] = {}
+            for rec in self._query("counters", self._counter_params(worker)):
+                if rec.get("_field") == "rejected":
+                    totals["rejected:" + _col(rec, "reason")] = float(rec["_value"])
+                else:
+                    totals[str(rec.get("_field"))] = float(rec["_value"])
+            self._totals[worker] = totals
+        return self._totals[worker]
+
+    def _counter_params(self, worker: str | None) -> dict[str, object]:
+        return {"_start": flux.EPOCH, "_stop": flux.FAR_FUTURE, "_byWorker": worker is not None,
+                "_worker": lineproto.enc(worker or "")}
+
+    def _post(self, lines: list[str]) -> None:
+        """Post every line; return once all were stored, else raise the most telling failure."""
+        pending = [lines[i:i + self.batch_size] for i in range(0, len(lines), self.batch_size)]
+        rejected: StoreRejected | None = None
+        unavailable: StoreUnavailable | None = None
+        while pending:
+            tickets = [self._submit(chunk) for chunk in pending]
+            pending = []
+            for ticket in tickets:
+                if not ticket.done.wait(self._settle_timeout_s):
+                    unavailable = StoreUnavailable("influxdb write did not complete in time")
+                    continue
+                exc = ticket.error
+                if exc is None:
+                    continue
+                status = _status(exc)
+                if status == 413 and len(ticket.lines) > 1:
+                    half = len(ticket.lines) // 2
+                    pending += [ticket.lines[:half], ticket.lines[half:]]
+                    self.stats.splits += 1
+                elif status in CONTENT_STATUSES or status == 413:
+                    rejected = StoreRejected(f"influxdb refused the batch ({status}): {_message(exc)}",
+                                             reason="store_rejected")
+                else:
+                    where = f"({status})" if status else f"({type(exc).__name__})"
+                    unavailable = StoreUnavailable(f"influxdb write failed {where}: {_message(exc)}",
+                                                   retry_after_s=_retry_after(exc))
+        if unavailable is not None:  # transient wins: retrying later may still store everything
+            raise unavailable
+        if rejected is not None:
+            raise rejected
+
+    def _submit(self, chunk: list[str]) -> _Ticket:
+        ticket = _Ticket(chunk)
+        data = "\n".join(chunk).encode("utf-8")
+        with self._settle_lock:
+            self._inflight[data].append(ticket)
+        try:
+            self._write_api.write(self.bucket, self.org, record=data, write_precision=WritePrecision.NS)
+        except Exception as exc:  # the WriteApi was closed or its pipeline is gone
+            self._settle(data, exc)
+        return ticket
+
+    def _settle(self, data: bytes, exc: BaseException | None) -> None:
+        with self._settle_lock:
+            waiting = self._inflight.get(data)
+            if not waiting:
+                return
+            ticket = waiting.pop(0)
+            if not waiting:
+                del self._inflight[data]
+        ticket.error = exc
+        ticket.done.set()
+
+    def _on_success(self, conf: tuple[str, str, str], data: bytes) -> None:
+        self.stats.requests_ok += 1
+        self._settle(data, None)
+
+    def _on_error(self, conf: tuple[str, str, str], data: bytes, exc: BaseException) -> None:
+        self.stats.failures += 1
+        self.stats.last_error = f"{_status(exc) or type(exc).__name__}: {_message(exc)}"[:500]
+        log.warning("influxdb write of %d bytes failed: %s", len(data), self.stats.last_error)
+        self._settle(data, exc)
+
+    def _on_retry(self, conf: tuple[str, str, str], data: bytes, exc: BaseException) -> None:
+        self.stats.retries += 1
+        after = getattr(exc, "retry_after", None)
+        log.info("influxdb write of %d bytes will be retried%s: %s", len(data),
+                 f" after {after}s" if after else "", _message(exc))
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def _query(self, template: str, params: dict[str, object]) -> list[Row]:
+        self._ensure_ready()
+        try:
+            tables = self._query_api.query(flux.TEMPLATES[template], org=self.org,
+                                           params={"_bucket": self.bucket, **params})
+        except ApiException as exc:
+            status = exc.status or 0
+            if status == 404:
+                self._ready = not self._bootstrap  # bucket gone: create it again on next use
+            if status >= 429 or status in (401, 403, 404):
+                raise StoreUnavailable(f"influxdb query failed ({status}): {_message(exc)}",
+                                       retry_after_s=_retry_after(exc)) from exc
+            raise StoreError(f"influxdb query {template} failed ({status}): {_message(exc)}") from exc
+        except InfluxDBError as exc:  # an error table in the result stream
+            raise StoreError(f"influxdb query {template} failed: {_message(exc)}") from exc
+        except Exception as exc:  # connection refused, timeout
+            raise StoreUnavailable(f"influxdb query failed: {exc}") from exc
+        return [dict(rec.values) for table in tables for rec in table.records]
+
+    def readings(self, q: ReadingsQuery) -> Series:
+        if q.start >= q.end:  # Flux refuses an empty range(); the answer is known
+            return {}
+        by = q.group_by if q.group_by in TIER_TAGS else "village"
+        params = {"_start": flux.ms_time(q.start), "_stop": flux.ms_time(q.end), "_metric": lineproto.enc(q.metric),
+                  "_by": by, "_every": timedelta(milliseconds=q.every), "_tz": q.tz.key,
+                  **flux.village_bounds(q.villages)}
+        out: Series = {}
+        for rec in self._query(f"readings_{q.agg}", params):
+            value = rec["_value"]
+            if value is None:
+                continue
+            # Flux clips the first window to the range start; the contract keys windows by their
+            # aligned start.
+            t = window_start(flux.time_ms(rec["_time"]), q.every, q.tz)
+            out.setdefault(_col(rec, by), []).append((t, float(value)))
+        for points in out.values():
+            points.sort()
+        return out
+
+    def yields(self, q: YieldsQuery) -> list[YieldTotals]:
+        if q.start >= q.end:
+            return []
+        if q.group_by == "year":
+            spans = []
+            for year in range(local_year(q.start, q.tz), local_year(max(q.start, q.end - 1), q.tz) + 1):
+                lo, hi = year_bounds(year, q.tz)
+                spans.append((str(year), max(lo, q.start), min(hi, q.end)))
+            out = []
+            for key, lo, hi in spans:
+                if lo < hi:
+                    out += [YieldTotals(key, t.records, t.area_ha, t.yield_kg)
+                            for t in self._yield_sums(q, lo, hi, "_measurement")]
+            return sorted(out, key=lambda t: t.key)
+        return sorted(self._yield_sums(q, q.start, q.end, q.group_by), key=lambda t: t.key)
+
+    def _yield_sums(self, q: YieldsQuery, start: int, end: int, by: str) -> list[YieldTotals]:
+        params = {"_start": flux.ms_time(start), "_stop": flux.ms_time(end), "_by": by,
+                  "_byCrop": q.crop is not None, "_crop": lineproto.enc(q.crop or ""),
+                  **flux.village_bounds(q.villages)}
+        acc: dict[str, list[float]] = {}
+        for rec in self._query("yield_sums", params):
+            slot = acc.setdefault(_col(rec, by), [0.0, 0.0, 0.0])
+            if rec.get("result") == "count":
+                slot[0] = float(rec["_value"])
+            elif rec.get("_field") == "area_ha":
+                slot[1] = float(rec["_value"])
+            elif rec.get("_field") == "yield_kg":
+                slot[2] = float(rec["_value"])
+        return [YieldTotals(k, int(n), a, y) for k, (n, a, y) in acc.items() if n]
+
+    def yield_records(self, villages: tuple[int, int], start: int, end: int, limit: int = 500) -> list[YieldRecord]:
+        if start >= end or limit <= 0:
+            return []
+        params = {"_start": flux.ms_time(start), "_stop": flux.ms_time(end), "_limit": int(limit),
+                  **flux.village_bounds(villages)}
+        out = []
+        for rec in self._query("yield_records", params):
+            moisture, area, kg = (rec.get(k) for k in ("moisture_pct", "area_ha", "yield_kg"))
+            out.append(YieldRecord(
+                device=_col(rec, "device"), village=_col(rec, "village"), ts=flux.time_ms(rec["_time"]),
+                crop=_col(rec, "crop"), area_ha=float(area or 0.0), yield_kg=float(kg or 0.0),
+                plot=_col(rec, "plot"), moisture_pct=None if moisture is None else float(moisture),
+                source=_col(rec, "source") or "mqtt"))
+        return out
+
+    def latest(self, villages: tuple[int, int], since: int) -> dict[str, DeviceLatest]:
+        bounds = flux.village_bounds(villages)
+        out: dict[str, DeviceLatest] = {}
+        stop = flux.FAR_FUTURE
+        for rec in self._query("latest_values", {"_start": flux.ms_time(since), "_stop": stop, **bounds}):
+            device = _col(rec, "device")
+            if not device:
+                continue
+            entry = out.setdefault(device, DeviceLatest(device))
+            ts = flux.time_ms(rec["_time"])
+            entry.last_seen = max(entry.last_seen or ts, ts)
+            if rec.get("_measurement") == "telemetry":
+                metric = _col(rec, "_field")
+                seen = entry.values.get(metric)
+                if seen is None or ts >= seen[0]:
+                    entry.values[metric] = (ts, float(rec["_value"]))
+        for rec in self._query("latest_status", {"_start": flux.EPOCH, "_stop": stop, **bounds}):
+            device = _col(rec, "device")
+            entry = out.setdefault(device, DeviceLatest(device))
+            ts = flux.time_ms(rec["_time"])
+            entry.status, entry.status_ts = bool(rec.get("online")), ts
+            if ts >= since:
+                entry.last_seen = max(entry.last_seen or ts, ts)
+        return out
+
+    def rejections(self, limit: int = 100, reason: str | None = None, device: str | None = None) -> list[Rejection]:
+        if limit <= 0:
+            return []
+        params = {"_start": flux.EPOCH, "_stop": flux.FAR_FUTURE, "_limit": int(limit),
+                  "_byReason": reason is not None, "_reason": lineproto.enc(reason or ""),
+                  "_byDevice": device is not None, "_device": lineproto.enc(device or "")}
+        return [Rejection(ts=flux.time_ms(rec["_time"]), topic=_col(rec, "topic"), device=_col(rec, "device"),
+                          reason=_col(rec, "reason"), detail=_col(rec, "detail"), payload=_col(rec, "payload"))
+                for rec in self._query("rejections", params)]
+
+    def counters(self) -> IngestCounters:
+        received = accepted = 0
+        rejected: dict[str, int] = {}
+        workers: dict[str, int] = {}
+        for rec in self._query("counters", self._counter_params(None)):
+            worker, name, value = _col(rec, "worker"), rec.get("_field"), int(rec["_value"])
+            if name == "received":
+                received += value
+                workers[worker] = max(workers.get(worker, 0), flux.time_ms(rec["_time"]))
+            elif name == "accepted":
+                accepted += value
+            elif name == "rejected":
+                reason = _col(rec, "reason")
+                rejected[reason] = rejected.get(reason, 0) + value
+        return IngestCounters(received, accepted, rejected, workers)
+
+    # -- health and lifecycle -------------------------------------------------------------------
+
+    def ping(self) -> dict[str, object]:
+        info: dict[str, object] = {"backend": "influxdb", "url": self.url, "org": self.org,
+                                   "bucket": self.bucket, "writes": self.stats.as_dict()}
+        try:
+            service: Any = HealthService
+            health = service(self._client.api_client).get_health(_request_timeout=5)
+            info.update(ok=health.status == "pass", status=health.status, message=health.message,
+                        version=health.version)
+        except Exception as exc:  # a health probe reports, never raises
+            info.update(ok=False, error=_message(exc)[:300])
+        return info
+
+    def close(self) -> None:
+        try:
+            self._write_api.close()
+        finally:
+            self._client.close()
+            self._scheduler.executor.shutdown(wait=False)
