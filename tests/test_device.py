@@ -60,16 +60,16 @@ class Subscriber:
         self.client.loop_stop()
 
 
-def test_publishes_status_and_telemetry(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    sub = Subscriber(mosquitto.port)
-    device = DeviceClient(DEVICE, mosquitto.url, tmp_path).start()
+def test_publishes_status_and_telemetry(own_mosquitto: Mosquitto, tmp_path: Path) -> None:
+    sub = Subscriber(own_mosquitto.port)
+    device = DeviceClient(DEVICE, own_mosquitto.url, tmp_path).start()
     try:
         device.publish_telemetry(T0, {"soil_moisture": 23.4, "air_temp": 8.3})
         assert device.wait_sent(10)
         wait_for(lambda: len(sub.telemetry()) == 1)
         assert sub.telemetry() == [{"ts": T0, "readings": {"soil_moisture": 23.4, "air_temp": 8.3}}]
         assert (f"nongyun/v1/{DEVICE}/status", b"online", False) in sub.got
-        late = Subscriber(mosquitto.port, "late-sub")  # a newcomer sees the retained status
+        late = Subscriber(own_mosquitto.port, "late-sub")  # a newcomer sees the retained status
         wait_for(lambda: (f"nongyun/v1/{DEVICE}/status", b"online", True) in late.got)
         late.close()
     finally:
@@ -78,9 +78,9 @@ def test_publishes_status_and_telemetry(mosquitto: Mosquitto, tmp_path: Path) ->
     sub.close()
 
 
-def test_yield_records_keep_their_fields(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    sub = Subscriber(mosquitto.port, "yield-sub")
-    device = DeviceClient(DEVICE, mosquitto.url, tmp_path).start()
+def test_yield_records_keep_their_fields(own_mosquitto: Mosquitto, tmp_path: Path) -> None:
+    sub = Subscriber(own_mosquitto.port, "yield-sub")
+    device = DeviceClient(DEVICE, own_mosquitto.url, tmp_path).start()
     record = {"ts": T0, "crop": "corn", "area_mu": 12.5, "yield_jin": 15000, "plot": "p1", "moisture_pct": 28.5}
     try:
         device.publish_yield(record)
