@@ -87,11 +87,14 @@ def _start_ingest(ctx: Context, store: Store) -> Any:
 
 
 def _start_jobs(ctx: Context, store: Store) -> Any | None:
-    try:
-        from .jobs import start_jobs
-    except ImportError:
+    from .jobs import start_jobs
+    from .store.base import as_jobs_store
+
+    jobs_store = as_jobs_store(store)
+    if jobs_store is None:
+        log.warning("the %s store keeps no rollups or alerts: scheduled jobs are off", store.name)
         return None
-    return start_jobs(ctx, store)
+    return start_jobs(ctx, jobs_store)
 
 
 def _web_server(ctx: Context, store: Store, host: str, port: int) -> Any:

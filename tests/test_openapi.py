@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
+from service.store.base import Alert
 from service.store.sqlite import SqliteStore
 from service.times import format_local, now_ms
 from tests.test_api_support import TZ, api_ctx, api_settings, app, client, crop_yield, reading, seed, store  # noqa: F401 (fixtures)
@@ -78,6 +79,9 @@ def test_answers_match_their_documented_schemas(client: FlaskClient, store: Sqli
     seed(store, readings=[reading("qh-st-101200-1", village, now - 600_000, soil_moisture=21.5, battery=3.2)],
          yields=[crop_yield(village, "2025-10-01T10:00", "corn", mu=10, jin=12_000)])
     post = {"village": village, "ts": format_local(now - 60_000, TZ), "crop": "rice", "area_mu": 3, "yield_jin": 3300}
+    drought = Alert(f"drought:{village}", "drought", "warning", village, None, "土壤干旱", now - 3_600_000)
+    alert = store.open_alert(drought)
+    assert alert is not None
     calls: list[tuple[str, str, str, dict[str, Any] | None]] = [
         ("get", "/api/v1/regions", "/api/v1/regions", None),
         ("get", f"/api/v1/regions/{village}", "/api/v1/regions/{code}", None),
@@ -87,6 +91,7 @@ def test_answers_match_their_documented_schemas(client: FlaskClient, store: Sqli
         ("get", f"/api/v1/devices?region={village}", "/api/v1/devices", None),
         ("get", "/api/v1/devices/qh-st-101200-1", "/api/v1/devices/{device_id}", None),
         ("get", f"/api/v1/alerts?region={village}", "/api/v1/alerts", None),
+        ("post", f"/api/v1/alerts/{alert.id}/ack", "/api/v1/alerts/{alert_id}/ack", {"by": "王会计"}),
         ("get", "/api/v1/health", "/api/v1/health", None),
         ("get", "/api/v1/rejections", "/api/v1/rejections", None),
         ("get", "/api/v1/openapi.json", "/api/v1/openapi.json", None),

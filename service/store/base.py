@@ -13,7 +13,7 @@ Contract (DESIGN.md "Storage semantics", checked by tests/store/ against every b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from ..records import Batch, Rejection, YieldRecord
@@ -71,6 +71,47 @@ class DeviceLatest:
 
 
 @dataclass(frozen=True)
+class RollupProgress:
+    """What one ``refresh_rollups`` call did: windows recomputed now and windows still waiting."""
+
+    windows: int  # (metric, hour) windows recomputed by this call
+    remaining: int  # dirty windows left for the next call
+
+
+AlertChannel = Literal["mqtt", "webhook"]
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One agronomic or device alert: raised once, then at most acknowledged and cleared.
+
+    ``key`` names what it is about (``rule:subject``, e.g. ``drought:211204101203`` or
+    ``device_offline:qh-st-101203-1``): a store holds at most one active alert per key, which is what
+    keeps a rule evaluated every few minutes from repeating itself. ``version`` grows with every
+    change (raised 1, acknowledged, cleared) so notifiers can tell what they have not sent yet.
+    """
+
+    key: str
+    kind: str  # drought, frost, waterlogging, heat, device_offline, battery_low
+    severity: Literal["info", "warning", "critical"]
+    village: str  # 12-digit code of the village it is about (a device's village for device alerts)
+    device: str | None
+    message: str
+    raised_at: int  # UTC ms when the condition began (from the data, not from the job's run)
+    value: float | None = None  # the value that raised it
+    threshold: float | None = None
+    id: int = 0  # assigned by the store
+    cleared_at: int | None = None
+    acked_at: int | None = None
+    acked_by: str | None = None
+    version: int = 1
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None
+
+
+@dataclass(frozen=True)
 class IngestCounters:
     """Totals over every ingest worker since the store was created."""
 
@@ -111,3 +152,50 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Flush pending writes and release connections."""
+
+
+class JobsStore(Store, Protocol):
+    """A store the jobs runner can work on: rollups and alerts besides the read/write contract.
+
+    The embedded store implements it; the InfluxDB backend does not yet (its rollups would be an
+    InfluxDB task into the ``_1h`` bucket), so ``nongyun jobs`` refuses to start on it.
+    """
+
+    # -- rollups (issue 5): hourly and daily aggregates that ``readings`` answers from ------------------
+
+    def refresh_rollups(self, max_windows: int = 500) -> RollupProgress:
+        """Recompute the rollups of up to ``max_windows`` (metric, hour) windows touched by writes
+        since they were last rolled up, oldest first, and the local days that hold them.
+
+        ``write`` records the windows it touches, so a backlog arriving days late re-computes exactly
+        the windows it lands in. Idempotent: calling it again with nothing dirty does nothing. Until a
+        window is rolled up ``readings`` answers it from raw points, so results never depend on it.
+        (InfluxDB: the downsampling into the rollup bucket.)"""
+
+    # -- alerts (issue 5): active and history, written by the jobs runner -----------------------------
+
+    def open_alert(self, alert: Alert) -> Alert | None:
+        """Store ``alert`` as active unless an active alert with its key exists; the stored alert
+        (with its id) or None when one was already active. ``alert.id`` is ignored."""
+
+    def clear_alert(self, key: str, ts: int) -> Alert | None:
+        """Mark the active alert of ``key`` cleared at ``ts``; the cleared alert, or None if none was."""
+
+    def ack_alert(self, alert_id: int, by: str, ts: int) -> Alert:
+        """Record that staff (``by``) acknowledged the alert; NotFound for an unknown id.
+        Acknowledging again keeps the first acknowledgement."""
+
+    def list_alerts(self, villages: tuple[int, int], active: bool | None = None, limit: int = 500) -> list[Alert]:
+        """Alerts about villages in the range, newest raised first; ``active`` True: not cleared,
+        False: cleared (history), None: both."""
+
+    def undelivered_alerts(self, channel: AlertChannel, limit: int = 500) -> list[Alert]:
+        """Alerts whose current version was not yet delivered on ``channel``, oldest change first."""
+
+    def mark_delivered(self, alert_id: int, channel: AlertChannel, version: int) -> None:
+        """Record that ``version`` of the alert went out on ``channel`` (never moves backwards)."""
+
+
+def as_jobs_store(store: Store) -> JobsStore | None:
+    """The store as a JobsStore when its backend keeps rollups and alerts, else None."""
+    return cast(JobsStore, store) if hasattr(store, "refresh_rollups") else None

@@ -10,6 +10,9 @@ Layout, chosen from the figures in MEASUREMENTS.md:
 - Village codes are integers; a region is a code range because codes nest by prefix.
 - One connection per thread (web requests and the ingest writer run in different threads); WAL lets
   readers run beside the writer.
+- Rollups (``sqlite_rollups``): ``write`` marks the (metric, hour) windows it touches; the jobs
+  runner's ``refresh_rollups`` recomputes them; ``readings`` reads hour/day rollups where they are
+  complete and raw points elsewhere. Alerts live beside them (``sqlite_alerts``).
 Vendor errors become StoreUnavailable (locked, read-only, I/O: retry) or StoreRejected (content).
 """
 
@@ -28,7 +31,18 @@ from zoneinfo import ZoneInfo
 from ..errors import StoreRejected, StoreUnavailable
 from ..records import Batch, Rejection, YieldRecord
 from ..times import DAY_MS, local_year, utc_offset_ms, window_start
-from .base import DeviceLatest, IngestCounters, ReadingsQuery, Series, YieldsQuery, YieldTotals
+from . import sqlite_alerts, sqlite_rollups
+from .base import (
+    Alert,
+    AlertChannel,
+    DeviceLatest,
+    IngestCounters,
+    ReadingsQuery,
+    RollupProgress,
+    Series,
+    YieldsQuery,
+    YieldTotals,
+)
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -98,8 +112,6 @@ SET_COUNTER = (
     "INSERT INTO counters (worker, name, value) VALUES (?, ?, ?) "
     "ON CONFLICT (worker, name) DO UPDATE SET value = excluded.value"
 )
-AGG_SQL = {"mean": "AVG(value)", "min": "MIN(value)", "max": "MAX(value)", "sum": "SUM(value)",
-           "count": "COUNT(*)"}
 GROUP_DIVISOR = {"district": 1_000_000, "township": 1_000, "village": 1}
 KEEP_REJECTIONS = 100_000
 TRANSIENT_MESSAGES = ("locked", "busy", "readonly", "read-only", "unable to open", "disk i/o", "full")
@@ -129,8 +141,11 @@ def _constant_offset(tz: ZoneInfo, start: int, end: int) -> int | None:
 class SqliteStore:
     name = "sqlite"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, tz: ZoneInfo | str = "Asia/Shanghai") -> None:
+        """``tz``: the zone whose local days the daily rollups follow (settings ``time.tz``)."""
         self.path = Path(path)
+        self.tz = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+        self.stats = sqlite_rollups.QueryStats()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
@@ -140,11 +155,34 @@ class SqliteStore:
         self._writes = 0
         with self._guard():
             conn = self._conn()
-            conn.executescript(SCHEMA)
+            conn.executescript(SCHEMA + sqlite_rollups.SCHEMA + sqlite_alerts.SCHEMA)
+            self._migrate(conn)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SqliteStore:
-        return cls(Path(settings.data_dir) / "nongyun.sqlite3")
+        return cls(Path(settings.data_dir) / "nongyun.sqlite3", settings.tz)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Roll up history written before rollups existed, and re-roll days when the zone changed."""
+        meta = dict(conn.execute("SELECT key, value FROM meta WHERE key LIKE 'rollup%'").fetchall())
+        if meta.get("rollups") == "1" and meta.get("rollup_tz") == self.tz.key:
+            return  # the usual case: no write lock taken by every process that opens the store
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                meta = dict(conn.execute("SELECT key, value FROM meta WHERE key LIKE 'rollup%'").fetchall())
+                if "rollups" not in meta:
+                    sqlite_rollups.mark_all_dirty(conn)
+                elif meta.get("rollup_tz") != self.tz.key:
+                    conn.execute("DELETE FROM rollup_1d")
+                    conn.execute("INSERT OR IGNORE INTO rollup_dirty SELECT DISTINCT metric, hour FROM rollup_1h")
+                conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                                 [("rollups", "1"), ("rollup_tz", self.tz.key)])
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -213,9 +251,11 @@ class SqliteStore:
     def _write(self, conn: sqlite3.Connection, batch: Batch) -> None:
         rows: list[tuple[int, int, int, int, float]] = []
         newest: dict[tuple[int, int], tuple[int, int, float]] = {}
+        hours: set[int] = set()
         for r in batch.readings:
             device = self._id(conn, "device_ids", r.device)
             village = int(r.village)
+            hours.add(r.ts - r.ts % sqlite_rollups.HOUR_MS)
             for metric_name, value in r.values.items():
                 metric = self._id(conn, "metric_ids", metric_name)
                 rows.append((metric, r.ts, village, device, value))
@@ -226,6 +266,10 @@ class SqliteStore:
         if rows:
             conn.executemany(UPSERT_READING, rows)
             conn.executemany(UPSERT_LATEST, [(d, m, ts, v, val) for (d, m), (ts, v, val) in newest.items()])
+            # Every hour of the batch × every metric of the batch: a superset of what was touched (a
+            # batch spans an hour or two), and recomputing an untouched window is harmless.
+            metrics = {m for _, m in newest}
+            conn.executemany(sqlite_rollups.MARK_DIRTY, [(m, h) for m in metrics for h in hours])
         if batch.yields:
             conn.executemany(UPSERT_YIELD, [
                 (int(y.village), y.device, y.crop, y.plot, y.ts, y.area_ha, y.yield_kg, y.moisture_pct, y.source)
@@ -264,15 +308,21 @@ class SqliteStore:
                 return {}
             metric = int(row[0][0])
         key_sql = "device" if q.group_by == "device" else f"village / {GROUP_DIVISOR[q.group_by]}"
-        agg = AGG_SQL[q.agg]
         where = "metric = ? AND ts >= ? AND ts < ? AND village BETWEEN ? AND ?"
         params: list[int] = [metric, q.start, q.end, q.villages[0], q.villages[1]]
         offset = _constant_offset(q.tz, q.start, q.end)
         out: Series = {}
         if offset is not None:
-            sql = (f"SELECT {key_sql} AS k, ((ts + ?) / ?) * ? - ? AS w, {agg} FROM readings "
-                   f"WHERE {where} GROUP BY k, w ORDER BY k, w")
-            rows = self._query(sql, [offset, q.every, q.every, offset, *params])
+            with self._guard():
+                # One read snapshot for the plan and the data: the dirty set and the rollups agree.
+                conn.execute("BEGIN")
+                try:
+                    parts = sqlite_rollups.plan(conn, metric, q.start, q.end, q.every, offset,
+                                                q.tz.key == self.tz.key, self.tz)
+                    rows = sqlite_rollups.read(conn, parts, metric, key_sql, q.villages, q.every, offset, q.agg,
+                                               self.stats)
+                finally:
+                    conn.execute("COMMIT")
             for k, w, v in rows:
                 out.setdefault(str(k), []).append((int(w), float(v)))
         else:
@@ -382,6 +432,50 @@ class SqliteStore:
                 reason = name.split(":", 1)[1]
                 rejected[reason] = rejected.get(reason, 0) + int(value)
         return IngestCounters(received, accepted, rejected, workers)
+
+    # -- rollups and alerts (issue 5) ----------------------------------------------------------------
+
+    def refresh_rollups(self, max_windows: int = 500) -> RollupProgress:
+        with self._tx() as conn:
+            done, remaining = sqlite_rollups.refresh(conn, self.tz, max_windows)
+        return RollupProgress(done, remaining)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock, self._guard():
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def open_alert(self, alert: Alert) -> Alert | None:
+        with self._tx() as conn:
+            return sqlite_alerts.open_alert(conn, alert)
+
+    def clear_alert(self, key: str, ts: int) -> Alert | None:
+        with self._tx() as conn:
+            return sqlite_alerts.clear_alert(conn, key, ts)
+
+    def ack_alert(self, alert_id: int, by: str, ts: int) -> Alert:
+        with self._tx() as conn:
+            return sqlite_alerts.ack_alert(conn, alert_id, by, ts)
+
+    def list_alerts(self, villages: tuple[int, int], active: bool | None = None, limit: int = 500) -> list[Alert]:
+        with self._guard():
+            return sqlite_alerts.list_alerts(self._conn(), villages, active, limit)
+
+    def undelivered_alerts(self, channel: AlertChannel, limit: int = 500) -> list[Alert]:
+        with self._guard():
+            return sqlite_alerts.undelivered(self._conn(), channel, limit)
+
+    def mark_delivered(self, alert_id: int, channel: AlertChannel, version: int) -> None:
+        with self._tx() as conn:
+            sqlite_alerts.mark_delivered(conn, alert_id, channel, version)
 
     def ping(self) -> dict[str, object]:
         try:

@@ -13,9 +13,11 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from ..errors import BadInput
+from ..jobs.views import alert_json
 from ..regions import Region
+from ..store.base import as_jobs_store
 from ..times import format_local, now_ms
-from . import devices, health, readings, yields
+from . import alerts_api, devices, health, readings, yields
 from .openapi import Route, Routes, document
 from .params import (
     DEVICE_ID,
@@ -30,6 +32,8 @@ from .params import (
     parse,
 )
 from .schemas import (
+    AckIn,
+    AlertOut,
     AlertsAnswer,
     DeviceCounts,
     DeviceOut,
@@ -154,16 +158,32 @@ def device_one(device_id: str) -> Response:
     return answer(devices.device_out(found[0], st.ctx.settings.tz))
 
 
-@routes.add(Route("/alerts", "GET", "device alerts of a region (offline stations, low batteries)", AlertsAnswer,
+@routes.add(Route("/alerts", "GET", "device and agronomic alerts of a region", AlertsAnswer,
                   params=AlertsParams, errors=(400, 404)))
 def alerts_get() -> Response:
     st = state()
     p = parse(AlertsParams, _args())
-    found = devices.states(st.ctx, st.store, _region(p.region).code, now_ms())
+    region = _region(p.region)
+    found = devices.states(st.ctx, st.store, region.code, now_ms())
     out = devices.alerts(st.ctx, found)
+    # Device alerts are worked out live above; agronomic ones (drought, frost, ...) are raised and
+    # cleared by the jobs runner and kept by stores that hold alerts.
+    jobs_store = as_jobs_store(st.store)
+    if jobs_store is not None:
+        for a in jobs_store.list_alerts(region.village_range()):
+            if a.kind not in ("device_offline", "battery_low"):
+                out.append(AlertOut.model_validate(alert_json(a, st.ctx.settings.tz)))
     if p.active is not None:
         out = [a for a in out if a.active == (p.active == "true")]
     return answer(AlertsAnswer(alerts=out))
+
+
+@routes.add(Route("/alerts/<int:alert_id>/ack", "POST", "acknowledge an alert (staff)", AlertOut,
+                  params=NoParams, body=AckIn, errors=(400, 404), path_params={"alert_id": "the alert's id"}))
+def alert_ack(alert_id: int) -> Response:
+    st = state()
+    body = request.get_json(silent=True) if request.content_length else {}
+    return answer(AlertOut.model_validate(alerts_api.acknowledge(st, alert_id, body)))
 
 
 @routes.add(Route("/health", "GET", "store and broker state, ingest counters and lag", HealthAnswer,

@@ -152,6 +152,16 @@ class AlertOut(_Out):
     message: str
     since: str | None
     active: bool
+    key: str | None = Field(default=None, description="what the alert is about, rule:subject")
+    value: float | None = None
+    threshold: float | None = None
+    cleared_at: str | None = None
+    acked_at: str | None = None
+    acked_by: str | None = None
+
+
+class AckIn(BaseModel):
+    by: str | None = Field(default=None, max_length=64, description="who acknowledges (default: staff)")
 
 
 class AlertsAnswer(_Out):

@@ -39,7 +39,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         s.close()
         return
     if backend == "influxdb-real" and not os.environ.get("INFLUXDB_V2_URL"):
-        pytest.skip("influxdb-real: set INFLUXDB_V2_URL, INFLUXDB_V2_TOKEN and INFLUXDB_V2_ORG to run against a real InfluxDB 2")
+        pytest.skip("influxdb-real: set INFLUXDB_V2_URL, INFLUXDB_V2_TOKEN and INFLUXDB_V2_ORG "
+                    "to run against a real InfluxDB 2")
     factory = _influx_factory("fake_store" if backend == "influxdb-fake" else "real_store")
     cm: AbstractContextManager[Store] = factory(tmp_path)
     with cm as s:
