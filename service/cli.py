@@ -206,6 +206,40 @@ def demo(days: int | None, seed: int, no_live: bool) -> None:
     run_demo(ctx, days=days, seed=seed, live=not no_live, echo=click.echo)
 
 
+@main.command()
+@click.option("--source", "source_dir", type=click.Path(file_okay=False), default=None,
+              help="data folder of the embedded store to copy (default: store.data_dir)")
+@click.option("--batch", default=20_000, show_default=True, help="records per write")
+def migrate(source_dir: str | None, batch: int) -> None:
+    """Copy the embedded store's points into the configured InfluxDB (NONGYUN_STORE=influxdb).
+
+    Idempotent: a point written again replaces itself, so an interrupted copy is simply run again."""
+    from pathlib import Path
+
+    from .store.sqlite import SqliteStore
+
+    ctx = _context()
+    if ctx.settings.store != "influxdb":
+        raise click.ClickException("set NONGYUN_STORE=influxdb and INFLUXDB_V2_* to migrate into InfluxDB")
+    path = Path(source_dir or ctx.settings.data_dir) / "nongyun.sqlite3"
+    if not path.exists():
+        raise click.ClickException(f"no embedded store at {path}")
+    source = SqliteStore(path)
+    target = _open_store(ctx)
+    copied = 0
+    try:
+        with click.progressbar(length=1, label="migrating", show_pos=True) as bar:
+            for part, done, total in source.export_batches(batch):
+                bar.length = max(total, 1)
+                target.write(part)
+                bar.update(done - bar.pos)
+                copied = done
+    finally:
+        target.close()
+        source.close()
+    click.echo(f"copied {copied:,} records from {path} into {target.name}")
+
+
 @main.command("settings")
 def show_settings() -> None:
     """Print every setting in force and where it came from."""

@@ -485,6 +485,42 @@ class SqliteStore:
         except Exception as exc:  # a health probe reports, never raises
             return {"ok": False, "backend": "sqlite", "path": str(self.path), "error": str(exc)}
 
+    def export_batches(self, size: int = 20_000) -> Iterator[tuple[Batch, int, int]]:
+        """Every stored point as batches of about ``size`` records, with (done, total) counts, for
+        ``nongyun migrate``: readings grouped back into one record per (device, village, ts)."""
+        from ..records import Reading, StatusChange
+
+        conn = self._conn()
+        devices = self._names(conn, "device_ids")
+        metrics = self._names(conn, "metric_ids")
+        total = int(self._query("SELECT COUNT(*) FROM (SELECT 1 FROM readings GROUP BY device, village, ts)")[0][0])
+        total += int(self._query("SELECT COUNT(*) FROM yields")[0][0])
+        done = 0
+        batch = Batch(worker="migrate")
+        current: tuple[int, int, int] | None = None
+        values: dict[str, float] = {}
+        with self._guard():
+            rows = conn.execute("SELECT device, village, ts, metric, value FROM readings ORDER BY device, village, ts")
+            for device, village, ts, metric, value in rows:
+                key = (device, village, ts)
+                if key != current:
+                    if current is not None:
+                        batch.readings.append(Reading(devices[current[0]], str(current[1]), current[2], values))
+                        done += 1
+                        if len(batch) >= size:
+                            yield batch, done, total
+                            batch = Batch(worker="migrate")
+                    current, values = key, {}
+                values[metrics[metric]] = value
+            if current is not None:
+                batch.readings.append(Reading(devices[current[0]], str(current[1]), current[2], values))
+                done += 1
+        batch.yields.extend(self.yield_records((0, 999_999_999_999), 0, 2**62, limit=2**62))
+        done += len(batch.yields)
+        for device, village, online, ts in self._query("SELECT device, village, online, ts FROM device_status"):
+            batch.statuses.append(StatusChange(device, int(ts), bool(online), str(village)))
+        yield batch, done, total
+
     def close(self) -> None:
         with self._lock:
             for conn in self._all:

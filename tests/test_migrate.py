@@ -1,0 +1,46 @@
+"""`nongyun migrate`: the embedded store's points copied into InfluxDB (the fake), twice, same answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from click.testing import CliRunner
+
+from service.cli import main
+from service.records import Batch, Reading, StatusChange, YieldRecord
+from service.store.base import ReadingsQuery, YieldsQuery
+from service.store.sqlite import SqliteStore
+from service.times import parse_rfc3339, year_bounds
+from tests.store.influx_backends import fake_store
+
+TZ = ZoneInfo("Asia/Shanghai")
+T0 = parse_rfc3339("2026-05-01T08:00:00+08:00")
+ALL = (211204000000, 211204999999)
+
+
+def test_export_then_write_twice_copies_every_point_once(tmp_path: Path) -> None:
+    source = SqliteStore(tmp_path / "src.sqlite3")
+    source.write(Batch(readings=[Reading("st-a", "211204101203", T0 + i * 600_000, {"soil_moisture": float(i),
+                                                                                  "air_temp": 1.0})
+                                 for i in range(50)],
+                       yields=[YieldRecord("gs-1", "211204101200", T0, "corn", 2.0, 17_000.0, "p1")],
+                       statuses=[StatusChange("st-a", T0, True, "211204101203")]))
+    parts = list(source.export_batches(size=7))
+    assert parts[-1][1] == parts[-1][2] == 51  # 50 readings + 1 yield, counted for the progress bar
+    count = ReadingsQuery("soil_moisture", T0 - 1, T0 + 86_400_000, 86_400_000, "count", ALL, "district", TZ)
+    with fake_store(tmp_path) as target:
+        for _ in range(2):  # idempotent: running it again changes nothing
+            for part, _, _ in source.export_batches(size=7):
+                target.write(part)
+        assert target.readings(count) == source.readings(count)
+        start, end = year_bounds(2026, TZ)
+        q = YieldsQuery(ALL, start, end, "district", TZ)
+        assert target.yields(q) == source.yields(q)
+    source.close()
+
+
+def test_migrate_refuses_without_an_influxdb_target(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["migrate"], env={"NONGYUN_DATA_DIR": str(tmp_path), "NONGYUN_STORE": "sqlite"})
+    assert result.exit_code != 0
+    assert "NONGYUN_STORE=influxdb" in result.output
