@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,56 +14,19 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.context import Context, build
+from service.context import Context
 from service.errors import SettingsError
-from service.records import Batch, YieldRecord
+from service.records import Batch
 from service.regions import RegionTree
-from service.settings import Settings
 from service.store.sqlite import SqliteStore
-from service.web import create_app, pages
+from service.web import pages
 from service.web.i18n import STRINGS
 from service.web.targets import Targets
-from tests.brokers import free_port
+from tests.web_support import crop_yield
 
 ZX, DMT = "211204101", "211204101200"  # 张相镇, 大孟屯村
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 TZ = ZoneInfo("Asia/Shanghai")
-
-def local_ms(text: str) -> int:
-    """``2025-06-01T08:00`` in Beijing time → UTC epoch ms."""
-    return int(datetime.fromisoformat(text).replace(tzinfo=TZ).timestamp() * 1000)
-
-
-def crop_yield(village: str, ts: str, crop: str, mu: float, jin: float, plot: str = "") -> YieldRecord:
-    """A harvest given in 亩 and 斤, stored in SI as the API would store it."""
-    return YieldRecord("", village, local_ms(ts), crop, mu / 15, jin / 2, plot=plot, source="api")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "pages.sqlite3")
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def app(settings: Settings, store: SqliteStore) -> Flask:
-    """The whole web app (API and pages); its broker probe points at a closed port."""
-    ctx = build(settings.with_overrides(mqtt_url=f"mqtt://127.0.0.1:{free_port()}"))
-    return create_app(ctx, store)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-def get_json(client: FlaskClient, url: str, **query: Any) -> Any:
-    resp = client.get(url, query_string=query or None)
-    assert resp.status_code == 200, resp.get_data(as_text=True)
-    return resp.get_json()
-
-
 
 @pytest.fixture
 def strict(app: Flask) -> FlaskClient:
