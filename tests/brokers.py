@@ -6,6 +6,7 @@ messages would leak between them. Restartable, so fault tests can stop and start
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -46,6 +47,9 @@ class Mosquitto:
             "max_queued_messages 0",  # 0 = unlimited: a test backlog must never be dropped
             "max_inflight_messages 100",
             "persistent_client_expiration 1d",
+            # as root Mosquitto drops to the mosquitto user, which cannot write a pytest folder:
+            # persistence would fail silently and a restart lose every session
+            "user root" if os.geteuid() == 0 else "",
         ]
         if persistence:
             lines += ["persistence true", f"persistence_location {workdir}/", "autosave_interval 1"]
