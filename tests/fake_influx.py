@@ -14,10 +14,14 @@ It checks each request as the server would and answers with the server's own bod
   the stored points, and answers in annotated CSV as flux's encoder writes it (CRLF, #datatype /
   #group / #default, table ids, a blank line only on a schema change, ``\\r\\n`` after each result,
   RFC3339Nano times with trailing zeros trimmed, floats without exponent). Any other query text is
-  refused with a 400 that says so, never answered loosely;
+  refused with a 400 that says so, never answered loosely. The rollup template's ``to()`` writes into
+  the other bucket as the server would (bucket looked up in the org, field types enforced, points
+  merged); every query logs which bucket it read and how many stored rows of each measurement its
+  range covered (``QueryLog.scanned``), so tests can see what a plan read;
 - buckets, orgs, /health, /ping, /ready as the client's bootstrap and health calls use them;
-- fault switches: ``fail_writes(status, times, retry_after)`` answers the next writes with the real
-  503/429 (Retry-After), 422, 413, 400, 401 bodies; ``healthy = False`` fails /health.
+- a ``before_query`` hook; fault switches: ``fail_writes(status, times, retry_after)`` answers the
+  next writes with the real 503/429 (Retry-After), 422, 413, 400, 401 bodies; ``healthy = False``
+  fails /health.
 """
 
 from __future__ import annotations
@@ -251,6 +255,9 @@ class QueryLog:
     text: str
     params: dict[str, Any]
     csv: str = ""  # the body answered
+    template: str = ""  # the name in service/store/flux.py
+    bucket: str = ""  # the bucket of from()
+    scanned: dict[str, int] = field(default_factory=dict)  # measurement → stored rows in the range
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,7 +337,9 @@ def encode_results(results: list[tuple[str, list[Table]]]) -> str:
 PARAM_TYPES = {"_bucket": "string", "_start": "time", "_stop": "time", "_every": "duration", "_tz": "string",
                "_metric": "string", "_by": "string", "_vlo": "string", "_vhi": "string", "_limit": "int",
                "_byCrop": "bool", "_crop": "string", "_byReason": "bool", "_reason": "string",
-               "_byDevice": "bool", "_device": "string", "_byWorker": "bool", "_worker": "string"}
+               "_byDevice": "bool", "_device": "string", "_byWorker": "bool", "_worker": "string",
+               "_rollupBucket": "string", "_pendingOnly": "bool", "_byKey": "bool", "_key": "string",
+               "_byActive": "bool", "_active": "bool", "_channel": "string"}
 _PARAM_REF = re.compile(r'(?<![\w."])(_[A-Za-z]\w*)\b')
 
 
@@ -397,6 +406,9 @@ class FakeInflux:
         self.write_attempts = 0
         self.writes_ok = 0
         self.requests: list[tuple[str, str]] = []
+        # Called with the template name before a query is evaluated: lets a test interleave another
+        # client's request (a write landing while a refresh is under way).
+        self.before_query: Callable[[str], None] | None = None
         self._lock = threading.RLock()
         self._ids = 0
         self._server: HTTPServer | None = None
@@ -644,6 +656,9 @@ class FakeInflux:
             want = PARAM_TYPES.get(name)
             if want is not None and params[name][0] != want:
                 raise HttpError(400, "invalid", f"type error: {name}: expected {want} but found {params[name][0]}")
+        hook = self.before_query
+        if hook is not None:  # outside the lock: the hook may write to this server meanwhile
+            hook(next((n for n, t in TEMPLATES.items() if t == text), ""))
         with self._lock:
             bucket = None
             for b in self.buckets.values():
@@ -661,8 +676,12 @@ class FakeInflux:
             if values["_start"] >= values["_stop"]:
                 raise HttpError(400, "invalid", "error in building plan while starting program: "
                                 "cannot query an empty range")
-            rows = [r for r in self._rows(bucket) if values["_start"] <= r.time < values["_stop"]]
-            body = encode_results(self._evaluate(template, values, rows))
+            rows = list(self._rows(bucket, values["_start"], values["_stop"]))
+            log = self.queries[-1]
+            log.template, log.bucket = template, bucket.name
+            for r in rows:
+                log.scanned[r.measurement] = log.scanned.get(r.measurement, 0) + 1
+            body = encode_results(self._evaluate(template, values, rows, org_id))
             self.queries[-1].csv = body
         return Response(body, 200, content_type="text/csv; charset=utf-8",
                         headers=VERSION_HEADERS)
@@ -680,20 +699,44 @@ class FakeInflux:
         return str(params[name][1])
 
     @staticmethod
-    def _rows(bucket: Bucket) -> Iterator[Row]:
+    def _rows(bucket: Bucket, start: int = -(2**63), stop: int = 2**63) -> Iterator[Row]:
+        """Stored rows with ``start <= time < stop`` (``range()``), series by series."""
         for (measurement, tags), times in bucket.series.items():
             tag_map = dict(tags)
             for t, fields in times.items():
-                for k, (typ, value) in fields.items():
-                    yield Row(measurement, tag_map, k, typ, value, t)
+                if start <= t < stop:
+                    for k, (typ, value) in fields.items():
+                        yield Row(measurement, tag_map, k, typ, value, t)
 
     # -- the templates, computed in plain Python ----------------------------------------------
 
-    def _evaluate(self, template: str, p: dict[str, Any], rows: list[Row]) -> list[tuple[str, list[Table]]]:
+    def _evaluate(self, template: str, p: dict[str, Any], rows: list[Row],
+                  org_id: str) -> list[tuple[str, list[Table]]]:
         def in_villages(r: Row) -> bool:
             v = r.tags.get("village")
             return v is not None and p["_vlo"] <= v <= p["_vhi"]
 
+        if template == "readings_mean_parts":
+            chosen = [r for r in rows if r.measurement == "telemetry" and r.field == p["_metric"] and in_villages(r)]
+            return [("sum", _aggregate_window(chosen, p, "sum")), ("count", _aggregate_window(chosen, p, "count"))]
+        if template.startswith("rollup_readings_"):
+            fields, fn = ROLLUP_READS[template.rsplit("_", 1)[1]]
+            chosen = [r for r in rows if r.measurement == "telemetry" and r.tags.get("metric") == p["_metric"]
+                      and r.field in fields and in_villages(r)]
+            return [("_result", _aggregate_window(chosen, p, fn, with_field=True))]
+        if template == "rollup_hours":
+            return [("_result", self._rollup_to(p, rows, org_id))]
+        if template == "rollup_state":
+            return [("_result", _state_table([r for r in rows if r.measurement == "rollup_state"], p["_pendingOnly"]))]
+        if template == "rollup_ready":
+            chosen = [r for r in rows if r.measurement == "rollup_meta" and r.field == "backfilled"]
+            return [("_result", _last_tables(chosen, []))]
+        if template == "rollup_backfill":
+            hours = sorted({r.time // HOUR_NS * HOUR_NS for r in rows if r.measurement == "telemetry"})
+            table = Table([("_time", "dateTime:RFC3339", False)], [[max(h, p["_start"])] for h in hours])
+            return [("_result", [table] if hours else [])]
+        if template in ("alerts", "alerts_undelivered"):
+            return [("_result", _alerts_table(template, [r for r in rows if r.measurement == "alert"], p))]
         if template.startswith("readings_"):
             agg = template.split("_", 1)[1]
             chosen = [r for r in rows if r.measurement == "telemetry" and r.field == p["_metric"] and in_villages(r)]
@@ -729,11 +772,49 @@ class FakeInflux:
             return [("_result", _last_tables(chosen, ["worker", "reason", "_field"]))]
         raise HttpError(400, "invalid", f"fake influxdb: no evaluator for template {template}")
 
+    def _rollup_to(self, p: dict[str, Any], rows: list[Row], org_id: str) -> list[Table]:
+        """``aggregateWindow(every: 1h)`` count/sum/min/max of every telemetry series and field,
+        ``duplicate(_field → metric) |> set(_field: <agg>) |> toFloat() |> to(bucket, tagColumns)``,
+        then ``group() |> count()``: the number of rows written."""
+        target = next((b for b in self.buckets.values() if b.name == p["_rollupBucket"] and b.org_id == org_id), None)
+        if target is None:
+            raise HttpError(404, "not found", f'failed to initialize execute state: could not find bucket '
+                            f'"{p["_rollupBucket"]}"')
+        groups: dict[tuple[tuple[tuple[str, str], ...], str, int], list[float]] = {}
+        for r in rows:
+            if r.measurement != "telemetry":
+                continue
+            if r.type not in ("float", "integer", "unsigned"):
+                raise HttpError(400, "invalid", f"runtime error: sum: unsupported input type {r.type}")
+            hour, _ = _window(r.time, HOUR_NS, ZoneInfo("UTC"), p["_start"], p["_stop"])
+            groups.setdefault((tuple(sorted(r.tags.items())), r.field, hour), []).append(float(r.value))
+        tag_columns = ("device", "district", "metric", "township", "village")
+        written = 0
+        for (tags, metric, hour), values in sorted(groups.items()):
+            out_tags = {k: v for k, v in (*tags, ("metric", metric)) if k in tag_columns}
+            fields = {"count": ("float", float(len(values))), "sum": ("float", float(sum(values))),
+                      "min": ("float", min(values)), "max": ("float", max(values))}
+            for k, (t, _) in fields.items():
+                known = target.types.get(("telemetry", k), t)
+                if known != t:
+                    raise HttpError(500, "internal error", f"runtime error: to: field type conflict: input field "
+                                    f'"{k}" on measurement "telemetry" is type {t}, already exists as type {known}')
+                target.types[("telemetry", k)] = t
+            key = ("telemetry", tuple(sorted(out_tags.items())))
+            target.series.setdefault(key, {}).setdefault(hour, {}).update(fields)
+            written += len(fields)
+        return [Table([("_value", "long", False)], [[written]])] if written else []
+
 
 # ---------------------------------------------------------------------------------------------
 # Flux operations the templates use, over stored rows
 # ---------------------------------------------------------------------------------------------
 
+HOUR_NS = 3_600_000_000_000
+# Rollup fields each ``rollup_readings_<agg>`` template reads, and the function merging them.
+ROLLUP_READS: dict[str, tuple[tuple[str, ...], str]] = {
+    "mean": (("count", "sum"), "sum"), "sum": (("sum",), "sum"), "count": (("count",), "sum"),
+    "min": (("min",), "min"), "max": (("max",), "max")}
 AGGREGATES: dict[str, Callable[[list[float]], float]] = {
     "mean": lambda v: sum(v) / len(v), "sum": lambda v: float(sum(v)), "min": min, "max": max,
     "count": lambda v: len(v)}
@@ -761,7 +842,8 @@ def _window(t: int, every: int, tz: ZoneInfo, start: int, stop: int) -> tuple[in
     return max(lo, start), min(lo + every, stop)
 
 
-def _aggregate_window(rows: list[Row], p: dict[str, Any], agg: str) -> list[Table]:
+def _aggregate_window(rows: list[Row], p: dict[str, Any], agg: str, with_field: bool = False) -> list[Table]:
+    """``group(columns: [_by] (+ "_field")) |> aggregateWindow(...) |> keep(...)``."""
     try:
         tz = ZoneInfo(p["_tz"])
     except (ZoneInfoNotFoundError, ValueError):
@@ -769,20 +851,23 @@ def _aggregate_window(rows: list[Row], p: dict[str, Any], agg: str) -> list[Tabl
     by = p["_by"]
     if any(r.type not in ("float", "integer") for r in rows) and agg not in ("count",):
         raise HttpError(400, "invalid", f"runtime error: {agg}: unsupported input type")
-    groups: dict[Any, dict[int, list[float]]] = {}
+    groups: dict[tuple[Any, ...], dict[int, list[float]]] = {}
     for r in rows:
         w, _ = _window(r.time, p["_every"], tz, p["_start"], p["_stop"])
-        groups.setdefault(r.col(by), {}).setdefault(w, []).append(r.value)
+        key = (r.field, r.col(by)) if with_field else (r.col(by),)
+        groups.setdefault(key, {}).setdefault(w, []).append(r.value)
     tables = []
     value_type = "long" if agg == "count" else "double"
-    for key in sorted(groups, key=lambda k: (k is not None, k or "")):
+    key_cols = [("_field", "string", True)] if with_field else []
+    key_cols.append((by, "string", True))
+    for key in sorted(groups, key=_key_sort):
         rows_out = []
         for w in sorted(groups[key]):
             vals = groups[key][w]
             value = AGGREGATES[agg](vals)
-            rows_out.append([w, key, value])
-        tables.append(Table([("_time", "dateTime:RFC3339", False), (by, "string", True),
-                             ("_value", value_type, False)], rows_out))
+            rows_out.append([w, *key, value])
+        tables.append(Table([("_time", "dateTime:RFC3339", False), *key_cols, ("_value", value_type, False)],
+                            rows_out))
     return tables
 
 
@@ -865,3 +950,49 @@ def _status_tables(last_rows: list[Row], p: dict[str, Any]) -> list[Table]:
         cols += [(c, types[c], False) for c in ("online", "village") if c in rec]
         tables.append(Table(cols, [[rec["_time"], rec.get("device"), *(rec[c] for c, _, _ in cols[2:])]]))
     return tables
+
+
+def _state_table(rows: list[Row], pending_only: bool) -> list[Table]:
+    """``pivot(_time × _field) |> filter(pending) |> group() |> keep(_time, dirty, rolled) |> sort(_time)``."""
+    records, types = _pivot_rows(rows)
+    if pending_only:
+        records = [rec for rec in records if rec.get("rolled") is None or rec.get("rolled") != rec.get("dirty")]
+    if not records:
+        return []
+    present = {r.field for r in rows}  # pivot makes a column of every field of the range
+    cols = [("_time", "dateTime:RFC3339", False)] + [(c, types[c], False) for c in ("dirty", "rolled") if c in present]
+    records.sort(key=lambda rec: rec["_time"])
+    return [Table(cols, [[rec.get(c) for c, _, _ in cols] for rec in records])]
+
+
+ALERT_KEEP = ["_time", "key", "kind", "village", "severity", "device", "message", "value", "threshold",
+              "raised_at", "cleared_at", "acked_at", "acked_by", "mqtt_version", "webhook_version"]
+
+
+def _alerts_table(template: str, rows: list[Row], p: dict[str, Any]) -> list[Table]:
+    """The two alert templates: filters, pivot, the active or undelivered filter, order and limit."""
+    if template == "alerts":
+        rows = [r for r in rows if p["_vlo"] <= (r.tags.get("village") or "") <= p["_vhi"] and r.tags.get("village")
+                and (not p["_byKey"] or r.tags.get("key") == p["_key"])]
+    records, types = _pivot_rows(rows)
+    if template == "alerts":
+        if p["_byActive"]:
+            records = [rec for rec in records if ("cleared_at" in rec) != p["_active"]]
+        # sort(columns: ["raised_at", "_time"], desc: true): nulls sort first in Flux, then descending
+        records.sort(key=lambda rec: (rec.get("raised_at") is not None, rec.get("raised_at") or 0, rec["_time"]),
+                     reverse=True)
+    else:
+        channel_field = "mqtt_version" if p["_channel"] == "mqtt" else "webhook_version"
+        records = [rec for rec in records
+                   if rec.get(channel_field, 0) < 1 + ("acked_at" in rec) + ("cleared_at" in rec)]
+        records.sort(key=lambda rec: rec["_time"])
+    if p["_limit"] < 0:
+        raise HttpError(400, "invalid", "runtime error: limit: n must be non-negative")
+    records = records[:p["_limit"]]
+    if not records:
+        return []
+    tags = sorted({k for r in rows for k in r.tags})
+    fields = sorted({r.field for r in rows})
+    cols = [c for c in ["_time", *tags, *fields] if c in ALERT_KEEP]
+    return [Table([(c, "dateTime:RFC3339" if c == "_time" else types[c], False) for c in cols],
+                  [[rec.get(c) for c in cols] for rec in records])]

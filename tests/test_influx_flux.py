@@ -111,6 +111,10 @@ def test_templates_take_no_format_fields_except_the_aggregate() -> None:
         assert "range(start: _start, stop: _stop)" in text, name
         assert "from(bucket: _bucket)" in text, name
     assert set(flux.READINGS) == set(AGGS)
+    assert set(flux.ROLLUP_READINGS) == set(AGGS)
+    # the downsampling writes only into the hourly bucket, named by a parameter
+    assert flux.ROLLUP_HOURS.count("to(bucket: _rollupBucket,") == 1
+    assert sum("to(" in text for text in flux.TEMPLATES.values()) == 1
 
 
 def test_tier_keys_are_the_tag_strings(fake: FakeInflux, store: InfluxStore) -> None:
@@ -119,3 +123,22 @@ def test_tier_keys_are_the_tag_strings(fake: FakeInflux, store: InfluxStore) -> 
         q = ReadingsQuery("air_temp", T0, T0 + 60_000, 60_000, "max", DISTRICT, tier, TZ)  # type: ignore[arg-type]
         assert store.readings(q) == {key: [(T0, 3.0)]}
         assert fake.queries[-1].params["_by"] == tier
+
+
+@pytest.mark.parametrize("evil", EVIL)
+def test_alert_keys_and_texts_are_data_too(fake: FakeInflux, store: InfluxStore, evil: str) -> None:
+    from service.store.base import Alert
+
+    store.write(Batch(readings=[Reading("st-a", V1, T0, {"air_temp": 1.0})]))
+    fake.queries.clear()
+    raised = store.open_alert(Alert(evil, evil, "warning", V1, evil, evil, T0, value=1.0, threshold=2.0))
+    assert raised is not None
+    assert store.open_alert(Alert(evil, "other", "warning", V1, None, "x", T0)) is None
+    acked = store.ack_alert(raised.id, evil, T0 + 1)
+    assert (acked.key, acked.kind, acked.device, acked.message, acked.acked_by) == (evil, evil, evil, evil, evil)
+    assert store.list_alerts(DISTRICT, active=True) == [acked]
+    assert [a.id for a in store.undelivered_alerts("mqtt")] == [raised.id]
+    cleared = store.clear_alert(evil, T0 + 2)
+    assert cleared is not None and cleared.version == 3
+    assert store.clear_alert(evil + "x", T0 + 3) is None
+    assert_parameterized(fake, evil)

@@ -157,8 +157,8 @@ class Store(Protocol):
 class JobsStore(Store, Protocol):
     """A store the jobs runner can work on: rollups and alerts besides the read/write contract.
 
-    The embedded store implements it; the InfluxDB backend does not yet (its rollups would be an
-    InfluxDB task into the ``_1h`` bucket), so ``nongyun jobs`` refuses to start on it.
+    Both backends implement it (tests/store/test_jobs_contract.py); it is a protocol of its own so
+    a new backend can serve the web and ingest before it has rollups.
     """
 
     # -- rollups (issue 5): hourly and daily aggregates that ``readings`` answers from ------------------

@@ -23,11 +23,17 @@ Counters are cumulative per worker (read once, then kept in memory and advanced 
 successful write), so a retried batch does not count twice either.
 
 Queries are the fixed Flux texts of ``flux.py`` with values passed as ``params``.
+
+The jobs half (``JobsStore``, issue 5): ``write`` marks the UTC hours it touched in
+``rollup_state`` and ``refresh_rollups`` downsamples them into the ``_1h`` bucket
+(``influx_rollups``), which ``readings`` reads for whole, rolled-up hours; alerts are points of
+measurement ``alert`` (``influx_alerts``). The jobs runner's lease stays the data folder's lock file.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -45,8 +51,20 @@ from reactivex.scheduler import ThreadPoolScheduler
 from ..errors import StoreError, StoreRejected, StoreUnavailable
 from ..records import Batch, Rejection, YieldRecord
 from ..times import local_year, now_ms, window_start, year_bounds
-from . import flux, lineproto
-from .base import DeviceLatest, IngestCounters, ReadingsQuery, Series, YieldsQuery, YieldTotals
+from . import flux, influx_rollups, lineproto
+from .base import (
+    Alert,
+    AlertChannel,
+    DeviceLatest,
+    IngestCounters,
+    ReadingsQuery,
+    RollupProgress,
+    Series,
+    YieldsQuery,
+    YieldTotals,
+)
+from .influx_alerts import InfluxAlerts
+from .influx_rollups import HOUR_MS
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -133,6 +151,7 @@ class InfluxStore:
                  flush_interval_ms: int = 1000, retry_interval_ms: int = 1000, max_retries: int = 3,
                  max_retry_time_ms: int = 30_000, timeout_ms: int = 10_000, bootstrap: bool = True) -> None:
         self.url, self.org, self.bucket = url, org, bucket
+        self.rollup_bucket = bucket + DOWNSAMPLED_SUFFIX
         self.batch_size = batch_size
         self.stats = WriteStats()
         self._bootstrap = bootstrap
@@ -156,6 +175,8 @@ class InfluxStore:
         self._seq = lineproto.Sequence()
         self._totals: dict[str, dict[str, float]] = {}  # worker → cumulative counters written
         self._last_counter_ns = 0
+        self._rollups_ready = False  # the rollup state covers all raw data (see influx_rollups)
+        self._alerts = InfluxAlerts(self._query, self._post)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InfluxStore:
@@ -172,7 +193,7 @@ class InfluxStore:
             return
         api = self._client.buckets_api()
         try:
-            for name in (self.bucket, self.bucket + DOWNSAMPLED_SUFFIX):
+            for name in (self.bucket, self.rollup_bucket):
                 found = api.find_buckets(name=name, org=self.org).buckets or []
                 if not any(b.name == name for b in found):
                     try:  # no retention rules: keep forever
@@ -198,6 +219,10 @@ class InfluxStore:
                 totals[key] = totals.get(key, 0.0) + inc
             changed = [k for k, inc in deltas.items() if inc]
             lines = lineproto.batch_lines(batch, self._seq)
+            # After the raw points, so a refresh that sees the token also sees the points.
+            hours = sorted({r.ts - r.ts % HOUR_MS for r in batch.readings})
+            token = secrets.randbits(62)
+            lines += [lineproto.rollup_state_line(h, "dirty", token) for h in hours]
             lines += lineproto.counter_lines(worker, totals, changed, self._counter_ns())
             self._post(lines)
             self._totals[worker] = totals
@@ -320,6 +345,9 @@ class InfluxStore:
         params = {"_start": flux.ms_time(q.start), "_stop": flux.ms_time(q.end), "_metric": lineproto.enc(q.metric),
                   "_by": by, "_every": timedelta(milliseconds=q.every), "_tz": q.tz.key,
                   **flux.village_bounds(q.villages)}
+        parts = self._readings_plan(q)
+        if parts is not None:
+            return self._readings_in_parts(q, by, params, parts)
         out: Series = {}
         for rec in self._query(f"readings_{q.agg}", params):
             value = rec["_value"]
@@ -332,6 +360,36 @@ class InfluxStore:
         for points in out.values():
             points.sort()
         return out
+
+    def _readings_plan(self, q: ReadingsQuery) -> list[tuple[str, int, int]] | None:
+        """Rollup and raw parts of the range, or None when it is answered from raw points alone."""
+        hs, he = -(-q.start // HOUR_MS) * HOUR_MS, q.end // HOUR_MS * HOUR_MS
+        if hs >= he or not influx_rollups.whole_hour_windows(q.tz, q.start, q.end, q.every):
+            return None
+        if not self._rollups_are_ready():
+            return None
+        dirty = [hour for hour, _ in self._rollup_states(hs, he, pending_only=True)]
+        return influx_rollups.plan(q.start, q.end, dirty)
+
+    def _readings_in_parts(self, q: ReadingsQuery, by: str, params: dict[str, object],
+                           parts: list[tuple[str, int, int]]) -> Series:
+        acc = influx_rollups.Partials(q.agg)
+        for source, lo, hi in parts:
+            span = {**params, "_start": flux.ms_time(lo), "_stop": flux.ms_time(hi)}
+            if source == "1h":
+                records = self._query(f"rollup_readings_{q.agg}", {**span, "_bucket": self.rollup_bucket})
+            elif q.agg == "mean":
+                records = self._query("readings_mean_parts", span)
+            else:
+                records = self._query(f"readings_{q.agg}", span)
+            for rec in records:
+                if rec["_value"] is None:
+                    continue
+                # rollup rows name their partial in _field; the raw mean's in the result name
+                part = str(rec.get("_field") or rec.get("result")) if source == "1h" or q.agg == "mean" else q.agg
+                t = window_start(flux.time_ms(rec["_time"]), q.every, q.tz)
+                acc.add(_col(rec, by), t, part, float(rec["_value"]))
+        return acc.series()
 
     def yields(self, q: YieldsQuery) -> list[YieldTotals]:
         if q.start >= q.end:
@@ -429,6 +487,66 @@ class InfluxStore:
                 reason = _col(rec, "reason")
                 rejected[reason] = rejected.get(reason, 0) + value
         return IngestCounters(received, accepted, rejected, workers)
+
+    # -- rollups (issue 5) ---------------------------------------------------------------------
+
+    def _rollups_are_ready(self) -> bool:
+        if not self._rollups_ready:
+            self._rollups_ready = bool(self._query("rollup_ready", {"_start": flux.EPOCH, "_stop": flux.FAR_FUTURE}))
+        return self._rollups_ready
+
+    def _rollup_states(self, start: int, stop: int, *, pending_only: bool) -> list[tuple[int, int]]:
+        """(hour, dirty token) of the hours in [start, stop) with a state, oldest first."""
+        params = {"_start": flux.ms_time(start), "_stop": flux.ms_time(stop), "_pendingOnly": pending_only}
+        return [(flux.time_ms(rec["_time"]), int(rec["dirty"])) for rec in self._query("rollup_state", params)
+                if rec.get("dirty") is not None]
+
+    def _backfill(self) -> None:
+        """Mark every hour of raw data dirty once, so history written before rollups existed (or
+        copied in by an older build) is rolled up too; then ``readings`` may trust the state."""
+        hours = [flux.time_ms(rec["_time"]) for rec in
+                 self._query("rollup_backfill", {"_start": flux.EPOCH, "_stop": flux.FAR_FUTURE})]
+        token = secrets.randbits(62)
+        lines = [lineproto.rollup_state_line(h, "dirty", token) for h in hours]
+        self._post([*lines, lineproto.rollup_ready_line()])
+        self._rollups_ready = True
+        if hours:
+            log.info("rollups: %d hours of earlier raw data marked for rolling up", len(hours))
+
+    def refresh_rollups(self, max_windows: int = 500) -> RollupProgress:
+        """Downsample up to ``max_windows`` dirty hours (oldest first) into the ``_1h`` bucket; a
+        window here is one UTC hour of every metric. Rewriting an hour replaces its points."""
+        self._ensure_ready()
+        if not self._rollups_are_ready():
+            self._backfill()
+        states = self._rollup_states(0, flux.time_ms(flux.FAR_FUTURE), pending_only=True)
+        todo = states[:max(0, max_windows)]
+        for a, b in influx_rollups.runs((h for h, _ in todo), influx_rollups.MAX_HOURS_PER_REFRESH_QUERY):
+            self._query("rollup_hours", {"_start": flux.ms_time(a), "_stop": flux.ms_time(b),
+                                         "_rollupBucket": self.rollup_bucket})
+        if todo:  # only after the hours were rewritten: a token copied earlier would hide them
+            self._post([lineproto.rollup_state_line(h, "rolled", token) for h, token in todo])
+        return RollupProgress(len(todo), len(states) - len(todo))
+
+    # -- alerts (issue 5) -----------------------------------------------------------------------
+
+    def open_alert(self, alert: Alert) -> Alert | None:
+        return self._alerts.open(alert)
+
+    def clear_alert(self, key: str, ts: int) -> Alert | None:
+        return self._alerts.clear(key, ts)
+
+    def ack_alert(self, alert_id: int, by: str, ts: int) -> Alert:
+        return self._alerts.ack(alert_id, by, ts)
+
+    def list_alerts(self, villages: tuple[int, int], active: bool | None = None, limit: int = 500) -> list[Alert]:
+        return self._alerts.listing(villages, active, limit)
+
+    def undelivered_alerts(self, channel: AlertChannel, limit: int = 500) -> list[Alert]:
+        return self._alerts.undelivered(channel, limit)
+
+    def mark_delivered(self, alert_id: int, channel: AlertChannel, version: int) -> None:
+        self._alerts.mark_delivered(alert_id, channel, version)
 
     # -- health and lifecycle -------------------------------------------------------------------
 

@@ -9,6 +9,13 @@ Schema (a field's type never changes, or InfluxDB answers 422 "field type confli
     rejection       tags device?, reason                           strings detail, payload, topic
     ingest_counter  tags reason?, worker                           cumulative floats received, accepted,
                                                                    rejected (per reason)
+    rollup_state    (no tags), one point per UTC hour written to   integers dirty (set by write), rolled
+                                                                   (set by refresh_rollups)
+    rollup_meta     (no tags), one point at the epoch               integer backfilled
+    alert           tags key, kind, village; point time = the      strings severity, message, device?,
+                    alert's id in µs                               acked_by?; integers raised_at,
+                                                                   cleared_at?, acked_at?, mqtt_version?,
+                                                                   webhook_version?; floats value?, threshold?
 
 ``?`` marks a tag that is left out when empty: InfluxDB has no empty tag values, and reading a
 missing tag back gives "", which is what the record held. ``device_status`` keeps its village as a
@@ -139,6 +146,35 @@ def counter_lines(worker: str, totals: dict[str, float], changed: Iterable[str],
             reason = name.split(":", 1)[1]
             lines.append(f"ingest_counter,reason={tag(reason)},worker={w} rejected={totals[name]!r} {ts_ns}")
     return lines
+
+
+def rollup_state_line(hour_ms: int, name: str, token: int) -> str:
+    """``name`` is ``dirty`` (a write touched the hour) or ``rolled`` (the token a refresh copied)."""
+    return f"rollup_state {name}={int(token)}i {hour_ms * MS_NS}"
+
+
+def rollup_ready_line() -> str:
+    return "rollup_meta backfilled=1i 0"
+
+
+AlertField = int | float | str
+
+
+def alert_line(key: str, kind: str, village: str, time_us: int, fields: dict[str, AlertField | None]) -> str:
+    """One alert point, or an update of some of its fields (InfluxDB merges them field by field).
+    Python ints are written as integers, floats as floats, so every field keeps one type."""
+    parts = []
+    for name in sorted(fields):
+        value = fields[name]
+        if value is None:
+            continue
+        if isinstance(value, str):
+            parts.append(f"{name}={string_value(value)}")
+        elif isinstance(value, float):
+            parts.append(f"{name}={float_value(value)}")
+        else:
+            parts.append(f"{name}={int(value)}i")
+    return f"alert,key={tag(key)},kind={tag(kind)},village={tag(village)} {','.join(parts)} {time_us * 1000}"
 
 
 def batch_lines(batch: Batch, seq: Sequence) -> list[str]:
