@@ -203,6 +203,14 @@ def demo(days: int | None, seed: int, no_live: bool) -> None:
     from .demo import run_demo
 
     ctx = _context()
+    if ctx.settings.values.web_auth == "required":
+        from .auth import open_accounts
+        from .auth.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, ensure_demo_accounts
+        from .times import now_ms
+
+        ensure_demo_accounts(open_accounts(ctx.settings.data_dir, ctx.tree), now_ms())
+        names = ", ".join(d.username for d in DEMO_ACCOUNTS)
+        click.echo(f"demo accounts (password {DEMO_PASSWORD}): {names}")
     run_demo(ctx, days=days, seed=seed, live=not no_live, echo=click.echo)
 
 
@@ -249,7 +257,7 @@ def show_settings() -> None:
     values = ctx.settings.values.model_dump()
     for s in SETTINGS:
         value = values[s.key.replace(".", "_")]
-        if "token" in s.key and value:
+        if ("token" in s.key or "secret" in s.key) and value:
             value = "****"
         click.echo(f"{s.key:28} {value!s:40} ${s.env}")
 
@@ -270,6 +278,132 @@ def rejections(limit: int, reason: str | None, device: str | None) -> None:
     for r in store.rejections(limit=limit, reason=reason, device=device):
         click.echo(f"{format_local(r.ts, ctx.settings.tz)}  {r.reason:18} {r.device or '-':18} {r.detail}")
     store.close()
+
+
+def _accounts() -> Any:
+    from .auth import open_accounts
+
+    ctx = _context()
+    return open_accounts(ctx.settings.data_dir, ctx.tree)
+
+
+@main.group()
+def user() -> None:
+    """Staff accounts: a role (viewer, editor, admin) and a scope (a region code at any tier)."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["viewer", "editor", "admin"]), required=True)
+@click.option("--scope", required=True, help="region code the account sees: district, township or village")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="at least 10 characters (asked for when not given)")
+def user_add(username: str, role: str, scope: str, password: str) -> None:
+    """Create an account."""
+    from .times import now_ms
+
+    account = _accounts().add(username, password, role, scope, now_ms())
+    click.echo(f"created {account.username}: {account.role} of {account.scope}")
+
+
+@user.command("list")
+def user_list() -> None:
+    """Every account with its role, scope and state."""
+    for a in _accounts().store.users():
+        state = "disabled" if a.disabled else "active"
+        click.echo(f"{a.username:24} {a.role:7} {a.scope:13} {state}{'  (demo)' if a.demo else ''}")
+
+
+@user.command("disable")
+@click.argument("username")
+def user_disable(username: str) -> None:
+    """Disable an account: its sessions end and its API tokens stop working at once."""
+    account = _accounts().store.set_disabled(username, True)
+    click.echo(f"disabled {account.username}")
+
+
+@main.group()
+def token() -> None:
+    """API tokens for scripts (Authorization: Bearer ...): shown once, stored hashed, with an expiry."""
+
+
+@token.command("create")
+@click.argument("username")
+@click.option("--name", default="script", show_default=True, help="what the token is for")
+@click.option("--days", default=90, show_default=True, help="days until it expires (at most 366)")
+def token_create(username: str, name: str, days: int) -> None:
+    """Create a token acting as USERNAME; the token is printed once, on stdout alone."""
+    from .auth import open_accounts
+    from .times import format_local, now_ms
+
+    ctx = _context()
+    made = open_accounts(ctx.settings.data_dir, ctx.tree).create_token(username, name, now_ms(), days)
+    expires = format_local(made.info.expires_ms, ctx.settings.tz)
+    click.echo(f"token {made.info.id} for {username} ({name}), expires {expires}; it is shown only now:", err=True)
+    click.echo(made.text)
+
+
+@token.command("list")
+@click.option("--user", "username", default=None)
+def token_list(username: str | None) -> None:
+    """Tokens (their ids, never the secrets), with expiry and revocation."""
+    from .times import now_ms
+
+    now = now_ms()
+    for t in _accounts().store.tokens(username):
+        state = "revoked" if t.revoked_ms else ("expired" if now >= t.expires_ms else "active")
+        click.echo(f"{t.id}  {t.username:24} {t.name:20} {state}")
+
+
+@token.command("revoke")
+@click.argument("token_id")
+def token_revoke(token_id: str) -> None:
+    """Revoke a token by its id (or its whole text): it stops working at once."""
+    from .times import now_ms
+
+    info = _accounts().revoke_token(token_id, now_ms())
+    click.echo(f"revoked {info.id} of {info.username}")
+
+
+@main.command("broker-config")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="folder for `passwd` and `acl`: the broker's auth volume (compose: /mosquitto/auth)")
+@click.option("--service-user", default=None,
+              help="the account ingest and jobs log in as (default: the user of mqtt.url, else nongyun)")
+@click.option("--rotate", multiple=True, metavar="DEVICE", help="issue a new credential for this device")
+@click.option("--owner", default=None, metavar="UID:GID",
+              help="hand both files (mode 0600) to the broker's user, e.g. 1883:1883 for eclipse-mosquitto")
+def broker_config(out_dir: str, service_user: str | None, rotate: tuple[str, ...], owner: str | None) -> None:
+    """Write Mosquitto's password file and ACL from the registry: one credential per device.
+
+    New credentials are printed once (device, TAB, password) on stdout; they are kept only hashed.
+    Reload the broker afterwards (SIGHUP) so it reads the new files."""
+    from pathlib import Path
+
+    from . import broker_config as bc
+    from .auth import SqliteAccounts
+    from .times import now_ms
+
+    ctx = _context()
+    unknown = [d for d in rotate if ctx.registry.find(d) is None]
+    if unknown:
+        raise click.ClickException(f"not in the registry: {', '.join(unknown)}")
+    user_name = service_user or ctx.settings.mqtt.username or "nongyun"
+    group = ctx.settings.values.mqtt_shared_group or "nongyun"
+    store = SqliteAccounts.in_dir(ctx.settings.data_dir)
+    files, passwd, acl = bc.write(Path(out_dir), ctx.registry, store, user_name, now_ms(), frozenset(rotate), group)
+    if owner is not None:
+        import os
+
+        uid, _, gid = owner.partition(":")
+        if not uid.isdigit() or not (gid or uid).isdigit():
+            raise click.ClickException("--owner: numeric UID:GID, e.g. 1883:1883")
+        for path in (passwd, acl):
+            os.chown(path, int(uid), int(gid or uid))
+    for device, password in files.new_credentials.items():
+        click.echo(f"{device}\t{password}")
+    click.echo(f"wrote {passwd} ({len(ctx.registry)} devices) and {acl}; {len(files.new_credentials)} new "
+               f"credentials (shown above, only now), {len(files.removed)} removed", err=True)
 
 
 def _echo_progress(label: str) -> Callable[[int, int], None]:

@@ -48,6 +48,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ingest.queue_max", "NONGYUN_INGEST_QUEUE_MAX", 20000,
             "messages held in memory before ingest stops reading from the broker (back-pressure)"),
     Setting("web.http", "NONGYUN_HTTP", "127.0.0.1:8080", "web listen address host:port"),
+    Setting("web.auth", "NONGYUN_WEB_AUTH", "required",
+            "`required`: staff log in and see only their scope; `off`: everything open (a closed network only)"),
+    Setting("web.secret_key", "NONGYUN_SECRET_KEY", "",
+            "key that signs session cookies; empty: generated once into `{data_dir}/secret_key`"),
+    Setting("web.cookie_secure", "NONGYUN_COOKIE_SECURE", True,
+            "send the session cookie over HTTPS only (browsers allow it on http://127.0.0.1 too)"),
     Setting("time.tz", "NONGYUN_TZ", "Asia/Shanghai", "time zone of calendar days and years"),
     Setting("log.level", "NONGYUN_LOG_LEVEL", "INFO", "log level: DEBUG, INFO, WARNING or ERROR"),
 )
@@ -73,6 +79,9 @@ class _Validated(BaseModel):
     ingest_flush_ms: int = Field(ge=1, le=60_000)
     ingest_queue_max: int = Field(ge=10, le=10_000_000)
     web_http: str
+    web_auth: Literal["required", "off"]
+    web_secret_key: str
+    web_cookie_secure: bool
     time_tz: str
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 

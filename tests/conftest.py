@@ -21,8 +21,9 @@ CONFIG = REPO / "config"
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """The repository's config/ with the data folder in tmp_path; no environment leaks in."""
-    return load(CONFIG, env={}, overrides={"store.data_dir": str(tmp_path / "data")})
+    """The repository's config/ with the data folder in tmp_path; no environment leaks in. Logging in
+    is off (``web.auth = off``): tests of access control build their settings with it on."""
+    return load(CONFIG, env={}, overrides={"store.data_dir": str(tmp_path / "data"), "web.auth": "off"})
 
 
 @pytest.fixture

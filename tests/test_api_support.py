@@ -61,7 +61,8 @@ def api_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]
         refusing.bind(("127.0.0.1", 0))
         port = int(refusing.getsockname()[1])
         yield load(CONFIG, env={}, overrides={"store.data_dir": str(tmp_path_factory.mktemp("api-data")),
-                                              "mqtt.url": f"mqtt://127.0.0.1:{port}"})
+                                              "mqtt.url": f"mqtt://127.0.0.1:{port}",
+                                              "web.auth": "off"})  # tests/test_access.py tests it on
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -22,8 +23,9 @@ from tests.brokers import free_port
 pytestmark = pytest.mark.slow
 
 
-def _get(url: str) -> dict[str, object]:
-    with urllib.request.urlopen(url, timeout=10) as answer:
+def _get(url: str, token: str) -> dict[str, object]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
         return json.loads(answer.read())  # type: ignore[no-any-return]
 
 
@@ -51,8 +53,21 @@ def test_demo_comes_up_with_an_in_process_broker_and_answers_the_yields_table(tm
                 break
         assert any("in-process MQTT broker" in line for line in lines), lines
         assert any(f"http://127.0.0.1:{http_port}/" in line for line in lines), lines
+        assert any("demo accounts" in line and "demo-district" in line for line in lines), lines
+        # the demo's district admin, through a token as a script would (the accounts share the data folder)
+        made = subprocess.run([sys.executable, "-m", "service.cli", "token", "create", "demo-district"], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+        token = made.stdout.strip()
         base = f"http://127.0.0.1:{http_port}/api/v1"
-        table = _get(f"{base}/yields?region=211204&group_by=township")
+        with pytest.raises(urllib.error.HTTPError) as anonymous:
+            urllib.request.urlopen(f"{base}/yields", timeout=10)
+        assert anonymous.value.code == 401
+        anonymous.value.close()
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/login", timeout=10) as page:
+            login_page = page.read().decode()
+        assert 'id="demo-banner"' in login_page and "demo-village" in login_page
+        table = _get(f"{base}/yields?region=211204&group_by=township", token)
         groups = table["groups"]
         assert isinstance(groups, list) and len(groups) == 5
         for g in groups:
@@ -60,7 +75,7 @@ def test_demo_comes_up_with_an_in_process_broker_and_answers_the_yields_table(tm
         # live devices reach ingest through the in-process broker
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            health = _get(f"{base}/health")
+            health = _get(f"{base}/health", token)
             if health["ingest"]["received"] > 0:  # type: ignore[index]
                 break
             time.sleep(0.5)

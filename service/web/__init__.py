@@ -17,7 +17,7 @@ from flask.json.provider import DefaultJSONProvider
 from ..context import Context, build
 from ..settings import Settings, load
 from ..store import Store, open_store
-from . import errors
+from . import auth, errors
 from .api import bp as api_bp
 from .health import broker_probe_for
 from .state import EXTENSION, BrokerProbe, WebState
@@ -48,6 +48,7 @@ def create_app(ctx: Context, store: Store, *, broker_probe: BrokerProbe | None =
         app.json.sort_keys = False  # keys in the order of the answer models
     app.extensions[EXTENSION] = WebState(ctx, store, broker_probe or broker_probe_for(ctx.settings))
     errors.register(app)
+    auth.init_app(app, ctx)  # before the views: every request is authenticated first
     app.register_blueprint(api_bp)
     pages = _pages_blueprint()
     if pages is not None:

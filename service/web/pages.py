@@ -12,14 +12,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request, send_file
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, send_file
+from werkzeug.wrappers import Response as BaseResponse
 
-from ..errors import BadInput, NotFound
+from ..auth import narrow, relation
+from ..errors import BadInput, Forbidden, NotFound
 from ..regions import Region
 from ..registry import Device
 from ..times import DAY_MS, format_local, now_ms, year_bounds
 from ..units import area_out, per_area, yield_out
 from . import export
+from .auth import principal
 from .i18n import Lang, pick_lang, strings
 from .state import state
 from .targets import Targets
@@ -115,16 +118,22 @@ def _render(template: str, tier: str, title: str, region: Region, lang: Lang, **
 
 
 @bp.get("/")
-def home() -> Response:
-    return region(state().ctx.tree.district.code)
+def home() -> BaseResponse:
+    return region(principal().scope)
 
 
 @bp.get("/r/<code>")
-def region(code: str) -> Response:
+def region(code: str) -> BaseResponse:
+    """A region's page; an ancestor of the caller's scope leads to the scope's own page."""
     tree = state().ctx.tree
     node = tree.find(code)
     if node is None:
         abort(404)
+    where = relation(principal().scope, node.code)
+    if where == "above":
+        return redirect(f"/r/{principal().scope}")
+    if where == "outside":
+        abort(403)
     lang = _lang()
     title = _name(node, lang)
     if node.level == "district":
@@ -135,7 +144,9 @@ def region(code: str) -> Response:
     metrics = _metrics({m for d in devices for m in d.metrics}, lang)
     crops = [{"id": c.id, "name": c.name_en if lang == "en" else c.name_zh}
              for c in state().ctx.catalogue.crops.values()]
+    who = principal()
     return _render("pages/village.html", "village", title, node, lang, metrics=metrics, crops=crops,
+                   can_edit=who.may("editor"),
                    devices=[{"id": d.id, "metrics": list(d.metrics)} for d in devices],
                    page={"devices": [d.id for d in devices]})
 
@@ -146,6 +157,8 @@ def device(device_id: str) -> Response:
     dev: Device | None = ctx.registry.find(device_id)
     if dev is None:
         abort(404)
+    if not dev.village.startswith(principal().scope):
+        abort(403)
     lang = _lang()
     t = strings(lang)
     village = ctx.tree.get(dev.village)
@@ -170,11 +183,11 @@ def echarts() -> Response:
 def yield_records(code: str) -> Response:
     """The individual records of a region's season, newest first: the API gives only totals."""
     ctx = state().ctx
-    node = ctx.tree.get(code)
+    part = narrow(ctx.tree, principal().scope, ctx.tree.get(code))
     tz = ctx.settings.tz
     year = _year(request.args.get("year"), tz)
     start, end = year_bounds(year, tz)
-    rows = state().store.yield_records(node.village_range(), start, end, limit=500)
+    rows = state().store.yield_records(part.within.village_range(), start, end, limit=500)
     return jsonify(records=[{
         "ts": format_local(r.ts, tz), "village": r.village, "crop": r.crop, "plot": r.plot,
         "device": r.device, "source": r.source,
@@ -190,7 +203,7 @@ def _round(v: float | None) -> float | None:
 def _year(text: str | None, tz: Any) -> int:
     if text is None:
         return datetime.fromtimestamp(now_ms() / 1000, tz).year
-    if not text.isdigit() or not 2000 <= int(text) <= 2100:
+    if not (text.isascii() and text.isdigit() and len(text) == 4) or not 2000 <= int(text) <= 2100:
         raise BadInput("year: must be a year between 2000 and 2100", "year")
     return int(text)
 
@@ -204,6 +217,10 @@ def export_yields(fmt: str) -> Response:
     node = ctx.tree.find(code)
     if node is None:
         raise NotFound(f"no region with code {code!r}")
+    try:
+        node = narrow(ctx.tree, principal().scope, node).within  # above the scope: the scope's own table
+    except Forbidden:
+        abort(403)
     year = _year(request.args.get("year"), ctx.settings.tz)
     table = export.yields_table(ctx, state().store, node, year)
     body, mimetype = (export.to_xlsx(table), export.XLSX) if fmt == "xlsx" else (export.to_csv(table), export.CSV)

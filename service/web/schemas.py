@@ -16,6 +16,14 @@ class _Out(BaseModel):
     model_config = ConfigDict(populate_by_name=True)  # dumped with by_alias=True (state.answer)
 
 
+SCOPE_NOTE = ("present only when the answer was narrowed to the caller's scope (a region code): the region asked "
+              "for lies above it, and only what lies inside the scope is listed and counted")
+
+
+class _Scoped(_Out):
+    scope: str | None = Field(None, description=SCOPE_NOTE)
+
+
 class ErrorBody(_Out):
     code: str = Field(description="bad_request, not_found, method_not_allowed, payload_too_large, internal, ...")
     message: str
@@ -31,6 +39,12 @@ class RegionTreeNode(_Out):
     name: str
     level: Literal["district", "township", "village"]
     children: list[RegionTreeNode]
+
+
+class RegionTree(RegionTreeNode):
+    """The tree's root, which says when branches outside the caller's scope were left out."""
+
+    scope: str | None = Field(None, description=SCOPE_NOTE)
 
 
 class RegionRef(_Out):
@@ -51,7 +65,7 @@ class LatestValue(_Out):
     ts: str = Field(description="the newest of those values")
 
 
-class RegionNode(_Out):
+class RegionNode(_Scoped):
     code: str
     name: str
     level: Literal["district", "township", "village"]
@@ -83,7 +97,7 @@ class YieldGroup(_Out):
     yield_per_area: float | None = Field(description="Σyield / Σarea (area-weighted); null without area")
 
 
-class YieldsAnswer(_Out):
+class YieldsAnswer(_Scoped):
     region: str
     region_name: str
     year: int | None = Field(description="null when group_by=year spans every year")
@@ -117,7 +131,7 @@ class SeriesOut(_Out):
     points: list[tuple[str, float]] = Field(description="[window start (RFC 3339, local zone), value]")
 
 
-class ReadingsAnswer(_Out):
+class ReadingsAnswer(_Scoped):
     region: str
     metric: str
     unit: str
@@ -139,7 +153,7 @@ class DeviceOut(_Out):
     online: bool
 
 
-class DevicesAnswer(_Out):
+class DevicesAnswer(_Scoped):
     devices: list[DeviceOut]
 
 
@@ -164,7 +178,7 @@ class AckIn(BaseModel):
     by: str | None = Field(default=None, max_length=64, description="who acknowledges (default: staff)")
 
 
-class AlertsAnswer(_Out):
+class AlertsAnswer(_Scoped):
     alerts: list[AlertOut]
 
 
@@ -201,7 +215,7 @@ class RejectionOut(_Out):
     payload: str = Field(description="the first bytes of the payload")
 
 
-class RejectionsAnswer(_Out):
+class RejectionsAnswer(_Scoped):
     rejections: list[RejectionOut]
 
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from ..context import Context
-from ..errors import BadInput
+from ..errors import BadInput, Forbidden
 from ..payloads import PayloadDecoder, Rejected
 from ..records import Batch, YieldRecord
 from ..regions import LEVEL_DIGITS, Region
@@ -43,20 +43,22 @@ def _tier_regions(ctx: Context, region: Region, level: str) -> list[Region]:
                   key=lambda n: n.code)
 
 
-def totals(ctx: Context, store: Store, p: YieldsParams, now: int) -> YieldsAnswer:
+def totals(ctx: Context, store: Store, p: YieldsParams, now: int, within: Region | None = None) -> YieldsAnswer:
+    """``within``: the caller's scope when the region asked for lies above it; only its villages count."""
     tz = ctx.settings.tz
     region = ctx.tree.get(p.region or ctx.tree.district.code)
+    part = within or region
     group_by: YieldsGroup = p.group_by or DEFAULT_GROUP[region.level]
     year: int | None = p.year
     if year is None and group_by != "year":
         year = local_year(now, tz)
     start, end = (year_bounds(year, tz) if year is not None
                   else (year_bounds(FIRST_YEAR, tz)[0], year_bounds(LAST_YEAR, tz)[1]))
-    found = store.yields(YieldsQuery(region.village_range(), start, end, group_by, tz, p.crop))
+    found = store.yields(YieldsQuery(part.village_range(), start, end, group_by, tz, p.crop))
     by_key = {t.key: t for t in found}
     groups: list[YieldGroup] = []
     if group_by in LEVEL_DIGITS:
-        for node in _tier_regions(ctx, region, group_by):
+        for node in _tier_regions(ctx, part, group_by):
             groups.append(YieldGroup.model_validate({"key": node.code, "name": node.name,
                                                      **_total(by_key.pop(node.code, None), p.unit)}))
     for key, t in sorted(by_key.items()):  # crops and years; regions no longer in the tree
@@ -66,7 +68,8 @@ def totals(ctx: Context, store: Store, p: YieldsParams, now: int) -> YieldsAnswe
         groups.append(YieldGroup.model_validate({"key": key, "name": name, **_total(t, p.unit)}))
     whole = YieldTotals("", sum(t.records for t in found), sum(t.area_ha for t in found),
                         sum(t.yield_kg for t in found))
-    return YieldsAnswer(region=region.code, region_name=region.name, year=year, unit=p.unit,
+    return YieldsAnswer(scope=within.code if within is not None else None, region=region.code,
+                        region_name=region.name, year=year, unit=p.unit,
                         units=UnitLabels.model_validate(UNIT_LABELS[p.unit]), group_by=group_by, crop=p.crop,
                         groups=groups, total=YieldTotal.model_validate(_total(whole, p.unit)))
 
@@ -93,8 +96,12 @@ def record_from_body(ctx: Context, decoder: PayloadDecoder, body: Any, now: int)
     return replace(stored, source="api")
 
 
-def enter(ctx: Context, store: Store, decoder: PayloadDecoder, body: Any, now: int) -> YieldStored:
+def enter(ctx: Context, store: Store, decoder: PayloadDecoder, body: Any, now: int,
+          scope: str | None = None) -> YieldStored:
+    """Store a staff record; Forbidden when its village lies outside ``scope``."""
     rec = record_from_body(ctx, decoder, body, now)
+    if scope is not None and not rec.village.startswith(scope):
+        raise Forbidden(f"village {rec.village} lies outside your scope {scope}")
     store.write(Batch(yields=[rec], worker=API_WORKER))
     keys = body if isinstance(body, dict) else {}
     out: dict[str, Any] = {"village": rec.village, "township": rec.village[:9],

@@ -57,7 +57,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         pytest.fail("echarts is not installed: run `npm ci` at the repository root")
     folder = tmp_path_factory.mktemp("dashboards")
     settings = load(REPO / "config", env={}, overrides={"store.data_dir": str(folder / "data"),
-                                                          "mqtt.url": f"mqtt://127.0.0.1:{free_port()}"})
+                                                          "mqtt.url": f"mqtt://127.0.0.1:{free_port()}",
+                                                          "web.auth": "off"})
     ctx = build(settings)
     store = SqliteStore(folder / "store.sqlite3")
     seeded = seed(ctx, store)

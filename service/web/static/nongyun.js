@@ -34,10 +34,16 @@ const NY = (() => {
     return body;
   }
 
+  /** The session's CSRF token (a meta tag when logging in is required), sent with every POST. */
+  function csrfHeader() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? { "X-CSRFToken": meta.content } : {};
+  }
+
   async function post(path, data) {
     const resp = await fetch(path, {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      headers: Object.assign({ "Content-Type": "application/json", Accept: "application/json" }, csrfHeader()),
       body: JSON.stringify(data),
     });
     const body = await resp.json().catch(() => null);

@@ -89,8 +89,8 @@
       input.focus();
     }
   }
-  form.elements.ts.value = zoneNowLocalInput();
-  form.addEventListener("submit", async (ev) => {
+  if (form) form.elements.ts.value = zoneNowLocalInput(); // no form: a viewer cannot enter harvests
+  if (form) form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     clearErrors();
     const ok = document.getElementById("harvest-ok");

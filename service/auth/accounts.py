@@ -1,0 +1,141 @@
+"""Staff accounts as the CLI and the web app use them: create, log in, disable, API tokens.
+
+Every rule lives here (name and password rules, scopes that exist in the region tree, the
+login throttle, token format and expiry), so ``nongyun user add`` and the admin page cannot
+disagree. Secrets leave this module once: a new token's text is returned to be shown, never kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from ..errors import BadInput, NongyunError, NotFound
+from ..regions import RegionTree
+from .model import ROLES, Account, Principal, Role, TokenInfo
+from .passwords import Passwords, check_strength
+from .ratelimit import LoginLimiter
+from .store import AccountStore
+
+USERNAME = re.compile(r"^[\w.@-]{1,64}$")
+TOKEN = re.compile(r"^nyt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+DAY_MS = 86_400_000
+TOKEN_DAYS_DEFAULT = 90
+TOKEN_DAYS_MAX = 366
+
+
+class LoginFailed(NongyunError):
+    """Wrong name or password, or a disabled account: one message for all, on purpose."""
+
+
+class LoginThrottled(NongyunError):
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many failed logins; try again in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class NewToken:
+    text: str  # shown once
+    info: TokenInfo
+
+
+def token_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Accounts:
+    def __init__(self, store: AccountStore, tree: RegionTree, passwords: Passwords | None = None,
+                 limiter: LoginLimiter | None = None) -> None:
+        self.store = store
+        self.tree = tree
+        self.passwords = passwords or Passwords()
+        self.limiter = limiter or LoginLimiter(store)
+
+    # -- accounts -------------------------------------------------------------------------------
+
+    def add(self, username: str, password: str, role: str, scope: str, now: int, demo: bool = False) -> Account:
+        if not USERNAME.fullmatch(username):
+            raise BadInput("username: 1 to 64 letters, digits, '.', '@', '_' or '-'", "username")
+        if role not in ROLES:
+            raise BadInput(f"role: one of {', '.join(ROLES)}", "role")
+        if self.tree.find(scope) is None:
+            raise BadInput(f"scope: {scope[:20]!r} is not a region code of the tree", "scope")
+        try:
+            check_strength(password)
+        except ValueError as exc:
+            raise BadInput(f"password: {exc}", "password") from None
+        return self.store.add_user(username, self.passwords.hash(password), role_of(role), scope, now, demo)
+
+    def get(self, username: str) -> Account:
+        found = self.store.user(username)
+        if found is None:
+            raise NotFound(f"no account {username!r}")
+        return found[0]
+
+    def login(self, username: str, password: str, client: str, now: int) -> Account:
+        """The account, or LoginThrottled before any check, or LoginFailed (counted)."""
+        wait = self.limiter.retry_after_ms(username, client, now)
+        if wait > 0:
+            raise LoginThrottled(max(1, -(-wait // 1000)))
+        found = self.store.user(username) if USERNAME.fullmatch(username) else None
+        ok = self.passwords.verify(found[1] if found else None, password)
+        if found is None or not ok or found[0].disabled:
+            self.limiter.failed(username, client, now)
+            raise LoginFailed("wrong user name or password")
+        account, stored = found
+        self.limiter.succeeded(username)
+        if self.passwords.needs_rehash(stored):
+            self.store.set_password_hash(username, self.passwords.hash(password))
+        return account
+
+    def session_account(self, user_id: int, epoch: int) -> Account | None:
+        """The account behind a session cookie while it is still valid (not disabled since)."""
+        account = self.store.user_by_id(user_id)
+        if account is None or account.disabled or account.epoch != epoch:
+            return None
+        return account
+
+    # -- API tokens -----------------------------------------------------------------------------
+
+    def create_token(self, username: str, name: str, now: int, days: int = TOKEN_DAYS_DEFAULT) -> NewToken:
+        if not 1 <= days <= TOKEN_DAYS_MAX:
+            raise BadInput(f"days: 1 to {TOKEN_DAYS_MAX}", "days")
+        account = self.get(username)
+        if account.disabled:
+            raise BadInput(f"account {username!r} is disabled", "username")
+        token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        info = self.store.add_token(token_id, account.id, name[:100], token_digest(secret), now, now + days * DAY_MS)
+        return NewToken(f"nyt_{token_id}_{secret}", info)
+
+    def token_account(self, text: str, now: int) -> Account | None:
+        """The account a bearer token acts for, or None (malformed, unknown, wrong, revoked, expired)."""
+        m = TOKEN.fullmatch(text)
+        if m is None:
+            return None
+        found = self.store.token(m.group(1))
+        if found is None:
+            return None
+        info, digest = found
+        if not hmac.compare_digest(digest, token_digest(m.group(2))) or not info.active(now):
+            return None
+        account = self.store.user_by_id(info.user_id)
+        return None if account is None or account.disabled else account
+
+    def revoke_token(self, token_id: str, now: int) -> TokenInfo:
+        m = TOKEN.fullmatch(token_id)
+        return self.store.revoke_token(m.group(1) if m else token_id, now)
+
+
+def role_of(text: str) -> Role:
+    for r in ROLES:
+        if r == text:
+            return r
+    raise BadInput(f"role: one of {', '.join(ROLES)}", "role")
+
+
+def principal(account: Account, via: str) -> Principal:
+    return Principal(account.username, account.role, account.scope, "token" if via == "token" else "session")

@@ -1,0 +1,331 @@
+"""Who may see what on the web: login and logout, session cookies, bearer tokens, CSRF, scopes.
+
+Every request is authenticated once, before its view (``_authenticate``): a bearer token
+(``Authorization: Bearer nyt_...``, for scripts) or the signed session cookie set by the login
+page. Views then ask ``principal()`` who is calling and ``scoped(code)`` what part of a region
+they may see. Requests that ride on the cookie and change something carry a CSRF token
+(Flask-WTF's CSRFProtect: a hidden field in forms, the ``X-CSRFToken`` header from the
+dashboards' script); bearer requests need none, since a browser never adds that header by itself.
+With ``web.auth = off`` everybody is the district's admin and nothing asks for a login.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.wrappers import Response as BaseResponse
+
+from ..auth import Accounts, LoginFailed, LoginThrottled, Principal, Role, Scoped, narrow, open_accounts
+from ..auth.accounts import principal as principal_of
+from ..auth.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+from ..context import Context
+from ..errors import BadInput, Forbidden
+from ..settings import Settings
+from ..times import now_ms
+from .errors import error_response
+from .state import state
+
+log = logging.getLogger(__name__)
+EXTENSION = "nongyun_auth"
+SESSION_HOURS = 12
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Reachable without logging in: the login page itself, static assets, the API's own description.
+PUBLIC = frozenset({"auth.login", "auth.logout", "pages.static", "pages.echarts", "api_v1.openapi_get", "static"})
+SECRET_FILE = "secret_key"
+
+csrf = CSRFProtect()
+bp = Blueprint("auth", __name__, template_folder="templates")
+
+TEXT: dict[str, tuple[str, str]] = {
+    "title": ("登录", "Log in"),
+    "username": ("用户名", "User name"),
+    "password": ("密码", "Password"),
+    "submit": ("登录", "Log in"),
+    "logout": ("退出", "Log out"),
+    "failed": ("用户名或密码错误", "Wrong user name or password"),
+    "throttled": ("登录失败次数过多，请 {s} 秒后再试", "Too many failed logins; try again in {s} s"),
+    "demo_banner": ("这是演示系统：数据为模拟数据，以下演示账号的密码均为",
+                    "This is a demo: the data is simulated; every demo account's password is"),
+    "demo_accounts": ("演示账号", "Demo accounts"),
+    "users": ("账号管理", "Accounts"),
+    "role": ("角色", "Role"),
+    "scope": ("范围", "Scope"),
+    "state": ("状态", "State"),
+    "active": ("启用", "active"),
+    "disabled": ("已停用", "disabled"),
+    "disable": ("停用", "Disable"),
+    "add_user": ("新建账号", "New account"),
+    "create": ("创建", "Create"),
+}
+
+
+@dataclass(frozen=True)
+class AuthState:
+    required: bool
+    accounts: Accounts
+    open_principal: Principal
+
+
+def auth_state() -> AuthState:
+    found = current_app.extensions[EXTENSION]
+    assert isinstance(found, AuthState)
+    return found
+
+
+def secret_key(settings: Settings) -> str:
+    """The configured key, or one generated once into the data folder and shared by every worker
+    (O_EXCL: when several workers start at once, one writes and the others read)."""
+    if settings.values.web_secret_key:
+        return settings.values.web_secret_key
+    path = Path(settings.data_dir) / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another worker is writing it right now
+            text = path.read_text(encoding="ascii").strip()
+            if text:
+                return text
+            os.sched_yield()
+        raise RuntimeError(f"{path} is empty: delete it and start again") from None
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        key = secrets.token_urlsafe(48)
+        f.write(key)
+    return key
+
+
+def init_app(app: Flask, ctx: Context) -> None:
+    settings = ctx.settings
+    required = settings.values.web_auth == "required"
+    app.secret_key = secret_key(settings)
+    app.config.update(
+        SESSION_COOKIE_NAME="nongyun_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.values.web_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked in _authenticate: cookie-borne requests only
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+    )
+    csrf.init_app(app)
+    app.extensions[EXTENSION] = AuthState(required, open_accounts(settings.data_dir, ctx.tree),
+                                          Principal("", "admin", ctx.tree.district.code, "open"))
+    if required and not app.extensions[EXTENSION].accounts.store.users():
+        log.warning("web.auth is required but there are no accounts yet: create one with "
+                    "`nongyun user add NAME --role admin --scope %s`", ctx.tree.district.code)
+    app.before_request(_authenticate)
+    app.context_processor(_template_globals)
+    app.register_blueprint(bp)
+
+
+# -- per request ------------------------------------------------------------------------------
+
+
+def _unauthorized(message: str) -> Response:
+    return error_response(401, message, WWW_Authenticate='Bearer realm="nongyun"')
+
+
+def _from_session(accounts: Accounts) -> Principal | None:
+    uid, epoch, since = session.get("uid"), session.get("epoch"), session.get("since")
+    if not isinstance(uid, int) or not isinstance(epoch, int) or not isinstance(since, int):
+        return None
+    if now_ms() - since > SESSION_HOURS * 3_600_000:
+        return None
+    account = accounts.session_account(uid, epoch)
+    return principal_of(account, "session") if account is not None else None
+
+
+def _authenticate() -> BaseResponse | None:
+    st = auth_state()
+    if not st.required:
+        g.principal = st.open_principal
+        return None
+    who: Principal | None = None
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, credential = header.partition(" ")
+        account = st.accounts.token_account(credential.strip(), now_ms()) if scheme.lower() == "bearer" else None
+        if account is None:
+            return _unauthorized("invalid, expired or revoked API token (Authorization: Bearer nyt_...)")
+        who = principal_of(account, "token")
+    elif "uid" in session:
+        who = _from_session(st.accounts)
+        if who is None:
+            session.clear()
+    g.principal = who
+    public = request.endpoint is None or request.endpoint in PUBLIC  # None: routing answers 404/405
+    api = request.path.startswith("/api/")
+    if request.method not in SAFE_METHODS and (who is None or who.via == "session") and (who or not api):
+        csrf.protect()  # raises CSRFError (400) without a valid token
+    if who is None and not public:
+        if api:
+            return _unauthorized("log in or send an API token (Authorization: Bearer nyt_...)")
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+def principal() -> Principal:
+    found = g.get("principal")
+    if not isinstance(found, Principal):
+        raise Forbidden("not logged in")
+    return found
+
+
+def require(role: Role) -> Principal:
+    who = principal()
+    if not who.may(role):
+        raise Forbidden(f"this needs the {role} role; {who.username or 'you'} are {who.role}")
+    return who
+
+
+def scoped(code: str | None) -> Scoped:
+    """The part of region ``code`` (default: the district) the caller may see; 403 when none."""
+    tree = state().ctx.tree
+    region = tree.get(code) if code is not None else tree.district
+    return narrow(tree, principal().scope, region)
+
+
+def inside(code: str) -> None:
+    """403 unless ``code`` (a village or device's village) lies inside the caller's scope."""
+    scope = principal().scope
+    if not code.startswith(scope):
+        raise Forbidden(f"{code} lies outside your scope {scope}")
+
+
+def _lang() -> int:
+    return 1 if request.args.get("lang") == "en" or request.cookies.get("nongyun_lang") == "en" else 0
+
+
+def _template_globals() -> dict[str, Any]:
+    st = current_app.extensions.get(EXTENSION)
+    who = g.get("principal")
+    return {"auth_required": bool(st and st.required), "auth_user": who if isinstance(who, Principal) else None}
+
+
+# -- pages ------------------------------------------------------------------------------------
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: ``//evil.example`` and ``https://...`` become the home page."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else "/"
+
+
+def _login_page(status: int = 200, error: str = "", username: str = "", **headers: str) -> Response:
+    st = auth_state()
+    lang = _lang()
+    t = {k: v[lang] for k, v in TEXT.items()}
+    notes = {d.username: (d.note_zh, d.note_en)[lang] for d in DEMO_ACCOUNTS}
+    demo = [{"username": a.username, "note": notes.get(a.username, f"{a.role} · {a.scope}")}
+            for a in st.accounts.store.users() if a.demo and not a.disabled]
+    html = render_template("auth/login.html", t=t, lang="en" if lang else "zh", error=error, username=username,
+                           next=_safe_next(request.values.get("next")), demo=demo, demo_password=DEMO_PASSWORD)
+    resp = Response(html, status=status, mimetype="text/html")
+    for name, value in headers.items():
+        resp.headers[name.replace("_", "-")] = value
+    return resp
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> BaseResponse:
+    st = auth_state()
+    if not st.required:
+        return redirect("/")
+    if request.method == "GET":
+        return _login_page()
+    lang = _lang()
+    username = request.form.get("username", "").strip()[:64]
+    password = request.form.get("password", "")
+    try:
+        account = st.accounts.login(username, password, request.remote_addr or "?", now_ms())
+    except LoginThrottled as exc:
+        return _login_page(429, TEXT["throttled"][lang].format(s=exc.retry_after_s), username,
+                           Retry_After=str(exc.retry_after_s))
+    except LoginFailed:
+        return _login_page(401, TEXT["failed"][lang], username)
+    session.clear()  # a fresh session (and CSRF token) after login: no fixation
+    session.permanent = True
+    session.update(uid=account.id, epoch=account.epoch, since=now_ms())
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.post("/logout")
+def logout() -> BaseResponse:
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/admin/users")
+def users() -> Response:
+    who = require_page("admin")
+    return _users_page(who)
+
+
+def require_page(role: Role) -> Principal:
+    """``require`` for HTML pages: a plain 403 page rather than the API's JSON."""
+    try:
+        return require(role)
+    except Forbidden:
+        abort(403)
+
+
+def _users_page(who: Principal, status: int = 200, error: str = "") -> Response:
+    st = auth_state()
+    lang = _lang()
+    t = {k: v[lang] for k, v in TEXT.items()}
+    tree = state().ctx.tree
+    names = {r.code: r.name for r in tree}
+    rows = [{"username": a.username, "role": a.role, "scope": a.scope, "scope_name": names.get(a.scope, ""),
+             "disabled": a.disabled} for a in st.accounts.store.users() if a.scope.startswith(who.scope)]
+    html = render_template("auth/users.html", t=t, lang="en" if lang else "zh", rows=rows, error=error,
+                           scope=who.scope)
+    return Response(html, status=status, mimetype="text/html")
+
+
+@bp.post("/admin/users")
+def users_add() -> BaseResponse:
+    who = require_page("admin")
+    st = auth_state()
+    scope = request.form.get("scope", "").strip()
+    try:
+        if not scope.startswith(who.scope):
+            raise BadInput(f"scope: {scope[:20]!r} lies outside your scope {who.scope}", "scope")
+        st.accounts.add(request.form.get("username", "").strip(), request.form.get("password", ""),
+                        request.form.get("role", ""), scope, now_ms())
+    except BadInput as exc:
+        return _users_page(who, 400, str(exc))
+    return redirect(url_for("auth.users"))
+
+
+@bp.post("/admin/users/<username>/disable")
+def users_disable(username: str) -> BaseResponse:
+    who = require_page("admin")
+    st = auth_state()
+    found = st.accounts.store.user(username)
+    if found is None or not found[0].scope.startswith(who.scope):
+        abort(404)
+    st.accounts.store.set_disabled(username, True)
+    return redirect(url_for("auth.users"))

@@ -1,0 +1,220 @@
+"""Every endpoint × every kind of caller: the status each must get, and no answer showing anything
+outside the caller's scope (checked on the body, not only the status)."""
+
+# ruff: noqa: F811  (fixtures imported from tests/access_support.py are parameters here)
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from service.times import format_local, now_ms
+from tests.access_support import (  # noqa: F401 (fixture)
+    CALLERS,
+    DEV_DMT,
+    DEV_QYM,
+    DEV_XJT,
+    DISTRICT,
+    PASSWORD,
+    V_DMT,
+    V_QYM,
+    V_XJT,
+    YML,
+    ZX,
+    World,
+    leaks,
+    login,
+    page_csrf,
+    world,
+)
+
+TZ = ZoneInfo("Asia/Shanghai")
+ORDER = list(CALLERS)  # anonymous, village_viewer, township_viewer, township_editor, district_admin
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    method: str
+    url: str | Callable[[World], str]
+    expect: tuple[int, int, int, int, int]  # in ORDER
+    body: Callable[[str], dict[str, Any]] | None = None
+
+
+def _harvest(village: str) -> Callable[[str], dict[str, Any]]:
+    def body(caller: str) -> dict[str, Any]:
+        return {"village": village, "ts": format_local(now_ms() - 60_000, TZ),
+                "crop": "corn", "area_mu": 1.5, "yield_jin": 1500, "plot": f"matrix-{caller}"}
+    return body
+
+
+READINGS = "/api/v1/readings?metric=soil_moisture&every=1h"
+CASES = [
+    # API: anonymous 401; viewers read inside (or above, narrowed) their scope; 403 beside it
+    Case("regions tree", "GET", "/api/v1/regions", (401, 200, 200, 200, 200)),
+    Case("region: district", "GET", f"/api/v1/regions/{DISTRICT}", (401, 200, 200, 200, 200)),
+    Case("region: own township", "GET", f"/api/v1/regions/{ZX}", (401, 200, 200, 200, 200)),
+    Case("region: other township", "GET", f"/api/v1/regions/{YML}", (401, 403, 403, 403, 200)),
+    Case("region: own village", "GET", f"/api/v1/regions/{V_DMT}", (401, 200, 200, 200, 200)),
+    Case("region: sibling village", "GET", f"/api/v1/regions/{V_XJT}", (401, 403, 200, 200, 200)),
+    Case("yields: default", "GET", "/api/v1/yields", (401, 200, 200, 200, 200)),
+    Case("yields: district by township", "GET", f"/api/v1/yields?region={DISTRICT}&group_by=township",
+         (401, 200, 200, 200, 200)),
+    Case("yields: district by village", "GET", f"/api/v1/yields?region={DISTRICT}&group_by=village",
+         (401, 200, 200, 200, 200)),
+    Case("yields: district by crop", "GET", f"/api/v1/yields?region={DISTRICT}&group_by=crop",
+         (401, 200, 200, 200, 200)),
+    Case("yields: other township", "GET", f"/api/v1/yields?region={YML}", (401, 403, 403, 403, 200)),
+    Case("yields: sibling village", "GET", f"/api/v1/yields?region={V_XJT}", (401, 403, 200, 200, 200)),
+    Case("enter harvest: own village", "POST", "/api/v1/yields", (401, 403, 403, 201, 201), _harvest(V_DMT)),
+    Case("enter harvest: other township", "POST", "/api/v1/yields", (401, 403, 403, 403, 201), _harvest(V_QYM)),
+    Case("readings: district", "GET", f"{READINGS}&region={DISTRICT}", (401, 200, 200, 200, 200)),
+    Case("readings: district by device", "GET", f"{READINGS}&region={DISTRICT}&group_by=device",
+         (401, 200, 200, 200, 200)),
+    Case("readings: default region", "GET", READINGS, (401, 200, 200, 200, 200)),
+    Case("readings: other township", "GET", f"{READINGS}&region={YML}", (401, 403, 403, 403, 200)),
+    Case("devices: district", "GET", f"/api/v1/devices?region={DISTRICT}", (401, 200, 200, 200, 200)),
+    Case("devices: default", "GET", "/api/v1/devices", (401, 200, 200, 200, 200)),
+    Case("devices: other township", "GET", f"/api/v1/devices?region={YML}", (401, 403, 403, 403, 200)),
+    Case("device: own", "GET", f"/api/v1/devices/{DEV_DMT}", (401, 200, 200, 200, 200)),
+    Case("device: sibling village", "GET", f"/api/v1/devices/{DEV_XJT}", (401, 403, 200, 200, 200)),
+    Case("device: other township", "GET", f"/api/v1/devices/{DEV_QYM}", (401, 403, 403, 403, 200)),
+    Case("alerts: district", "GET", f"/api/v1/alerts?region={DISTRICT}", (401, 200, 200, 200, 200)),
+    Case("alerts: default, active", "GET", "/api/v1/alerts?active=true", (401, 200, 200, 200, 200)),
+    Case("alerts: other township", "GET", f"/api/v1/alerts?region={YML}", (401, 403, 403, 403, 200)),
+    Case("ack: own village's alert", "POST", lambda w: f"/api/v1/alerts/{w.alerts[V_DMT]}/ack",
+         (401, 403, 403, 200, 200), lambda caller: {}),
+    Case("ack: other township's alert", "POST", lambda w: f"/api/v1/alerts/{w.alerts[V_QYM]}/ack",
+         (401, 403, 403, 403, 200), lambda caller: {}),
+    Case("health", "GET", "/api/v1/health", (401, 403, 403, 403, 200)),
+    Case("rejections", "GET", "/api/v1/rejections", (401, 403, 403, 403, 200)),
+    Case("openapi", "GET", "/api/v1/openapi.json", (200, 200, 200, 200, 200)),
+    # pages: anonymous → the login page; above the scope → the scope's own page; beside it → 403
+    Case("page: home", "GET", "/", (302, 200, 200, 200, 200)),
+    Case("page: district", "GET", f"/r/{DISTRICT}", (302, 302, 302, 302, 200)),
+    Case("page: own township", "GET", f"/r/{ZX}", (302, 302, 200, 200, 200)),
+    Case("page: other township", "GET", f"/r/{YML}", (302, 403, 403, 403, 200)),
+    Case("page: own village", "GET", f"/r/{V_DMT}", (302, 200, 200, 200, 200)),
+    Case("page: sibling village", "GET", f"/r/{V_XJT}", (302, 403, 200, 200, 200)),
+    Case("page: own device", "GET", f"/d/{DEV_DMT}", (302, 200, 200, 200, 200)),
+    Case("page: other township's device", "GET", f"/d/{DEV_QYM}", (302, 403, 403, 403, 200)),
+    Case("records: own township", "GET", f"/r/{ZX}/yield-records.json", (302, 200, 200, 200, 200)),
+    Case("records: district", "GET", f"/r/{DISTRICT}/yield-records.json", (302, 200, 200, 200, 200)),
+    Case("records: other township", "GET", f"/r/{YML}/yield-records.json", (302, 403, 403, 403, 200)),
+    Case("export: district csv", "GET", f"/export/yields.csv?region={DISTRICT}", (302, 200, 200, 200, 200)),
+    Case("export: other township", "GET", f"/export/yields.csv?region={YML}", (302, 403, 403, 403, 200)),
+    Case("accounts page", "GET", "/admin/users", (302, 403, 403, 403, 200)),
+]
+
+
+def _call(world: World, case: Case, caller: str) -> Any:
+    client = world.clients[caller]
+    url = case.url(world) if callable(case.url) else case.url
+    headers = {}
+    if case.method == "POST" and caller != "anonymous":
+        headers["X-CSRFToken"] = page_csrf(client)
+    body = case.body(caller) if case.body else None
+    return client.open(url, method=case.method, json=body, headers=headers)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_every_endpoint_answers_each_caller_as_it_should_and_shows_nothing_outside_the_scope(
+        world: World, case: Case) -> None:
+    for caller, expected in zip(ORDER, case.expect, strict=True):
+        resp = _call(world, case, caller)
+        assert resp.status_code == expected, (caller, resp.get_data(as_text=True)[:300])
+        spec = CALLERS[caller]
+        text = resp.get_data(as_text=True)
+        if resp.status_code == 302:
+            assert "/login" in resp.location or resp.location.startswith("/r/"), resp.location
+        if resp.status_code in (401, 403) and resp.mimetype == "application/json":
+            err = resp.get_json()["error"]
+            assert err["code"] == {401: "unauthorized", 403: "forbidden"}[resp.status_code]
+            assert set(resp.get_json()) == {"error"}  # the error and nothing else
+        if resp.status_code == 401:
+            assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+        if spec is None or resp.status_code >= 300 or case.name == "openapi":
+            continue
+        scope = spec[1]
+        body = resp.get_json() if resp.mimetype == "application/json" else text
+        assert leaks(world.ctx, scope, body) == [], (caller, case.name)
+
+
+def _get(world: World, caller: str, url: str) -> Any:
+    resp = world.clients[caller].get(url)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return resp.get_json()
+
+
+def test_a_township_asking_for_the_district_sees_its_township_and_the_answer_says_so(world: World) -> None:
+    ans = _get(world, "township_viewer", f"/api/v1/yields?region={DISTRICT}&group_by=township&unit=cn")
+    assert ans["scope"] == ZX and ans["region"] == DISTRICT
+    assert [g["key"] for g in ans["groups"]] == [ZX]
+    seeded = ans["groups"][0]
+    assert ans["total"]["yield"] == seeded["yield"] >= 12_000 + 22_000  # plus what the matrix's editors entered
+    assert seeded["records"] >= 2  # DMT and XJT's harvests, plus what the editor entered
+    admin = _get(world, "district_admin", f"/api/v1/yields?region={DISTRICT}&group_by=township")
+    assert "scope" not in admin  # nothing was cut away
+    by_key = {g["key"]: g for g in admin["groups"]}
+    assert by_key[YML]["yield"] >= 50_000 and len(admin["groups"]) == 5
+    assert by_key[ZX] == seeded
+
+
+def test_a_village_viewer_sees_only_its_village_in_every_aggregate(world: World) -> None:
+    tree = _get(world, "village_viewer", "/api/v1/regions")
+    assert tree["scope"] == V_DMT
+    assert [t["code"] for t in tree["children"]] == [ZX]
+    assert [v["code"] for v in tree["children"][0]["children"]] == [V_DMT]
+    node = _get(world, "village_viewer", f"/api/v1/regions/{ZX}")
+    assert node["scope"] == V_DMT and [c["code"] for c in node["children"]] == [V_DMT]
+    assert node["devices"]["total"] == len(world.ctx.registry.under(V_DMT))
+    village_only = _get(world, "village_viewer", f"/api/v1/yields?region={ZX}&group_by=village")
+    assert [g["key"] for g in village_only["groups"]] == [V_DMT]
+    readings = _get(world, "village_viewer", f"/api/v1/readings?metric=soil_moisture&region={DISTRICT}"
+                                             "&group_by=device")
+    assert {s["key"] for s in readings["series"]} == {DEV_DMT} and readings["scope"] == V_DMT
+    devices = _get(world, "village_viewer", "/api/v1/devices")
+    assert {d["village"] for d in devices["devices"]} == {V_DMT} and devices["scope"] == V_DMT
+    alerts = _get(world, "village_viewer", "/api/v1/alerts")
+    assert {a["region"] for a in alerts["alerts"]} <= {V_DMT}
+    assert any(a["kind"] == "drought" for a in alerts["alerts"])
+
+
+def test_township_admin_sees_only_rejections_of_its_own_devices(world: World) -> None:
+    world.accounts.add("zx-admin", PASSWORD, "admin", ZX, now_ms())
+    client = world.app.test_client()
+    assert login(client, "zx-admin").status_code == 302
+    mine = client.get("/api/v1/rejections").get_json()
+    assert {r["device"] for r in mine["rejections"]} == {DEV_DMT} and mine["scope"] == ZX
+    assert client.get(f"/api/v1/rejections?device={DEV_QYM}").status_code == 403
+    every = _get(world, "district_admin", "/api/v1/rejections")
+    assert {r["device"] for r in every["rejections"]} >= {DEV_DMT, DEV_QYM, "not-registered"}
+
+
+def test_a_viewer_gets_no_harvest_form_and_an_editor_does(world: World) -> None:
+    viewer = world.clients["township_viewer"].get(f"/r/{V_DMT}").get_data(as_text=True)
+    editor = world.clients["township_editor"].get(f"/r/{V_DMT}").get_data(as_text=True)
+    assert 'id="harvest-form"' not in viewer and 'id="harvest-form"' in editor
+    assert 'name="csrf-token"' in editor
+
+
+def test_acknowledging_records_the_account_not_a_typed_name(world: World) -> None:
+    client = world.clients["township_editor"]
+    resp = client.post(f"/api/v1/alerts/{world.alerts[V_DMT]}/ack", json={"by": "someone else"},
+                       headers={"X-CSRFToken": page_csrf(client)})
+    assert resp.status_code == 200
+    assert resp.get_json()["acked_by"] == "township_editor"  # the account (its first ack is kept)
+
+
+def test_the_leak_check_itself_finds_what_lies_outside(world: World) -> None:
+    """Guards the matrix: the district's full answers, read with a township's eyes, do leak."""
+    whole = _get(world, "district_admin", f"/api/v1/yields?region={DISTRICT}&group_by=township")
+    assert YML in leaks(world.ctx, ZX, whole)
+    assert "杨木林子镇" in leaks(world.ctx, ZX, whole)
+    devices = _get(world, "district_admin", "/api/v1/devices")
+    assert DEV_QYM in leaks(world.ctx, ZX, devices)
+    assert leaks(world.ctx, DISTRICT, devices) == []
