@@ -109,8 +109,11 @@ def test_buffers_through_an_outage_and_delivers_in_order(own_mosquitto: Mosquitt
     finally:
         device.close()
         sub.close()
+    # QoS 1 is at least once: a broker restart may hand the subscriber again what it delivered just
+    # before (its persistence saves every second). Every record arrives, first arrivals in order.
     stamps = [r["ts"] for r in sub.telemetry()]
-    assert stamps == [T0 + i for i in range(305)]
+    first_arrivals = list(dict.fromkeys(stamps))
+    assert first_arrivals == [T0 + i for i in range(305)]
     arrays = [p for t, p, _ in sub.got if t.endswith("/telemetry") and p.startswith(b"[")]
     assert arrays and all(len(p) <= 64 * 1024 for p in arrays)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from functools import lru_cache
@@ -138,6 +139,22 @@ def _constant_offset(tz: ZoneInfo, start: int, end: int) -> int | None:
     return first if utc_offset_ms(max(start, end - 1), tz) == first else None
 
 
+class _Held:
+    """Owns one thread's connection and closes it when the thread's locals are freed."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def close(self) -> None:
+        with suppress(sqlite3.Error):
+            self.conn.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
 class SqliteStore:
     name = "sqlite"
 
@@ -148,7 +165,7 @@ class SqliteStore:
         self.stats = sqlite_rollups.QueryStats()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: weakref.WeakSet[_Held] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._ids: dict[tuple[str, str], int] = {}
@@ -187,18 +204,21 @@ class SqliteStore:
     # -- connections ---------------------------------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+        """This thread's connection. Werkzeug's threaded server starts a thread per request, so the
+        connection must end with its thread: the thread-local holder closes it when it is freed."""
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is None:
             conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache per connection
+            conn.execute("PRAGMA cache_size=-16384")  # 16 MiB page cache per connection
             conn.execute("PRAGMA temp_store=MEMORY")
             conn.create_function("local_year", 2, _local_year_sql, deterministic=True)
-            self._local.conn = conn
+            held = _Held(conn)
+            self._local.held = held
             with self._lock:
-                self._all.append(conn)
-        return conn
+                self._all.add(held)
+        return held.conn
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
@@ -382,11 +402,12 @@ class SqliteStore:
         conn = self._conn()
         lo, hi = villages
         out: dict[str, DeviceLatest] = {}
+        rows = self._query("SELECT device, metric, ts, value FROM latest WHERE village BETWEEN ? AND ? AND ts >= ?",
+                           (lo, hi, since))
+        # names after rows: an id is committed with the first row that uses it, so none is missing
         devices = self._names(conn, "device_ids")
         metrics = self._names(conn, "metric_ids")
-        for device, metric, ts, value in self._query(
-                "SELECT device, metric, ts, value FROM latest WHERE village BETWEEN ? AND ? AND ts >= ?",
-                (lo, hi, since)):
+        for device, metric, ts, value in rows:
             entry = out.setdefault(devices[device], DeviceLatest(devices[device]))
             entry.values[metrics[metric]] = (int(ts), float(value))
             entry.last_seen = max(entry.last_seen or 0, int(ts))
@@ -523,9 +544,7 @@ class SqliteStore:
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._all:
-                with suppress(sqlite3.Error):
-                    conn.close()
+            for held in list(self._all):
+                held.close()
             self._all.clear()
         self._local = threading.local()
-
