@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -149,7 +150,7 @@ class PayloadDecoder:
         if ts > received_ms + FUTURE_TOLERANCE_MS:
             ahead = (ts - received_ms) / 1000
             raise Rejected("time_in_future", f"ts is {ahead:.0f} s ahead of the receiving clock", "ts")
-        if ts < received_ms - PAST_LIMIT_MS:
+        if ts < received_ms - PAST_LIMIT_MS and ts < _a_year_before(received_ms):
             raise Rejected("time_too_old", f"ts is {(received_ms - ts) / 86_400_000:.0f} days old (limit 365)", "ts")
         return ts
 
@@ -182,6 +183,16 @@ class PayloadDecoder:
         if moisture is not None:
             moisture = _number("moisture_pct", moisture, 0.0, 100.0)
         return YieldRecord(device_id, village, ts, crop, area_ha, yield_kg, plot, moisture)
+
+
+def _a_year_before(ms: int) -> int:
+    """The same calendar instant a year earlier (29 February → 28 February): 366 days across a leap day."""
+    dt = datetime.fromtimestamp(ms / 1000, UTC)
+    try:
+        earlier = dt.replace(year=dt.year - 1)
+    except ValueError:
+        earlier = dt.replace(year=dt.year - 1, day=28)
+    return int(earlier.timestamp() * 1000)
 
 
 def _number(name: str, value: Any, lo: float, hi: float) -> float:

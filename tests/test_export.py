@@ -96,3 +96,11 @@ def test_export_refuses_bad_parameters(client: FlaskClient) -> None:
     assert resp.status_code == 400 and resp.get_json()["error"]["field"] == "year"
     assert client.get("/export/yields.csv?region=211204999").status_code == 404
     assert client.get("/export/yields.pdf?region=211204").status_code == 404
+
+
+def test_a_plot_id_that_looks_like_a_formula_stays_text(client: FlaskClient, store: SqliteStore) -> None:
+    evil = '=HYPERLINK("http://evil.example","点击查看")'
+    store.write(Batch(yields=[crop_yield(DMT, "2025-10-08T09:00", "corn", 3, 3_600, plot=evil)]))
+    wb = load_workbook(io.BytesIO(client.get(f"/export/yields.xlsx?region={DMT}&year=2025").data))
+    cells = [c for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.value == evil]
+    assert cells and all(c.data_type == "s" for c in cells)

@@ -342,3 +342,14 @@ def test_contract_topics_split(device: str, kind: str) -> None:
 def test_device_ids_outside_the_contract_do_not_split(device: str) -> None:
     assume(not (len(device) <= 64 and all(c.isascii() and (c.isalnum() or c in "_-") for c in device)))
     assert split_topic(f"nongyun/v1/{device}/telemetry") is None
+
+
+def test_a_year_behind_is_a_calendar_year_across_a_leap_day(decoder: PayloadDecoder) -> None:
+    received = int(datetime(2028, 3, 1, tzinfo=UTC).timestamp() * 1000)  # 2027-03-01 → here is 366 days
+    half_past = int(datetime(2027, 3, 1, 12, tzinfo=UTC).timestamp() * 1000)  # 365.5 days old
+    too_old = int(datetime(2027, 2, 28, 12, tzinfo=UTC).timestamp() * 1000)
+    topic = "nongyun/v1/qh-st-101203-1/telemetry"
+    ok = decoder.decode(topic, orjson.dumps({"ts": half_past, "readings": {"air_temp": 1.0}}), received)
+    assert len(ok.readings) == 1 and not ok.rejections
+    old = decoder.decode(topic, orjson.dumps({"ts": too_old, "readings": {"air_temp": 1.0}}), received)
+    assert [r.reason for r in old.rejections] == ["time_too_old"]

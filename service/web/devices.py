@@ -1,17 +1,20 @@
 """Device state as the API reports it: online or not, last seen, latest values, derived alerts.
 
-One rule for "online" everywhere (device list, region counts, offline alerts): the device's last
-retained status if it ever sent one (the broker publishes its last will ``offline`` when the
-connection drops), otherwise a point within three reporting intervals of now.
+One rule for "online" everywhere (device list, region counts, offline alerts, the jobs runner's
+alerts): ``jobs.health.is_offline`` — offline when the last will said so and the device has sent
+nothing since, or when it has been silent for more than N reporting intervals (config/alerts.toml).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ..context import Context
+from ..jobs.config import AlertsConfig, StationHealth
+from ..jobs.health import is_offline
 from ..registry import Device
 from ..store import Store
 from ..store.base import DeviceLatest
@@ -19,7 +22,7 @@ from ..times import DAY_MS, format_local
 from .schemas import AlertOut, DeviceOut, LatestValue
 
 LOOKBACK_MS = 366 * DAY_MS  # how far back "last seen" looks: ingest refuses points over a year old anyway
-OFFLINE_AFTER_INTERVALS = 3
+_HEALTH: dict[str, StationHealth] = {}
 LOW_BATTERY_V = 3.4
 SUMMARY_WINDOW_MS = DAY_MS  # the region summary averages stations' latest values of the last 24 h
 
@@ -31,14 +34,24 @@ class DeviceState:
     online: bool
 
 
-def is_online(device: Device, info: DeviceLatest | None, now: int) -> bool:
-    if info is None:
+def station_health(ctx: Context) -> StationHealth:
+    """The offline rule of config/alerts.toml, the one the jobs runner raises alerts by."""
+    path = Path(ctx.settings.config_dir) / "alerts.toml"
+    key = str(path)
+    if key not in _HEALTH:
+        _HEALTH[key] = AlertsConfig.load(path, ctx.catalogue).station_health if path.exists() else StationHealth()
+    return _HEALTH[key]
+
+
+def is_online(device: Device, info: DeviceLatest | None, now: int, health: StationHealth) -> bool:
+    """Online unless the jobs runner's rule says offline; a device never heard of is not online."""
+    if info is None or (info.last_seen is None and info.status is None):
         return False
-    if info.status is not None:
-        return info.status
-    if info.last_seen is None:
-        return False
-    return now - info.last_seen <= OFFLINE_AFTER_INTERVALS * device.interval_s * 1000
+    offline, since = is_offline(device, info, now, health)
+    if since is None:  # heard of only through yield records (scales, harvesters): judge by last seen
+        limit = health.offline_after_intervals * device.interval_s * 1000
+        return info.last_seen is not None and now - info.last_seen <= limit
+    return not offline
 
 
 def states(ctx: Context, store: Store, region_code: str, now: int) -> list[DeviceState]:
@@ -47,7 +60,8 @@ def states(ctx: Context, store: Store, region_code: str, now: int) -> list[Devic
     if not devices:
         return []
     known = store.latest(ctx.tree.get(region_code).village_range(), now - LOOKBACK_MS)
-    return [DeviceState(d, known.get(d.id), is_online(d, known.get(d.id), now)) for d in devices]
+    health = station_health(ctx)
+    return [DeviceState(d, known.get(d.id), is_online(d, known.get(d.id), now, health)) for d in devices]
 
 
 def device_out(s: DeviceState, tz: ZoneInfo) -> DeviceOut:

@@ -91,6 +91,9 @@ def _sheet(wb: Workbook, title: str, heading: str, headers: list[str], rows: lis
         cell.alignment = Alignment(horizontal="center", wrap_text=True)
     for row in rows:
         ws.append(row)
+        for cell in ws[ws.max_row]:
+            if isinstance(cell.value, str) and cell.data_type == "f":
+                cell.data_type = "s"  # a plot id like "=HYPERLINK(...)" is text, never a formula
     if bold_last and rows:
         for cell in ws[ws.max_row]:
             cell.font = Font(bold=True)

@@ -7,6 +7,7 @@ opens": cheap (0.5 s at most), and what a web worker can honestly know. The answ
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 
@@ -16,7 +17,10 @@ from .schemas import BrokerState, HealthAnswer, IngestState
 from .state import BrokerProbe, WebState
 
 PROBE_TIMEOUT_S = 0.5
-API_WORKER = "web-api"  # the counters' worker id of records entered through POST /yields
+# The counters' worker id of records entered through POST /yields: one per process, because the
+# InfluxDB backend keeps cumulative counters per worker and gunicorn runs several web processes.
+API_WORKER_PREFIX = "web-api"
+API_WORKER = f"{API_WORKER_PREFIX}-{os.getpid()}"
 
 
 def tcp_probe(host: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> dict[str, Any]:
@@ -44,7 +48,7 @@ def health(st: WebState, now: int) -> HealthAnswer:
     except Exception as exc:  # a failing probe is an unreachable broker, not a failing health check
         broker = BrokerState(reachable=False, error=f"probe failed: {exc}")
     counters = st.store.counters()
-    ingest_commits = [ts for worker, ts in counters.workers.items() if worker != API_WORKER]
+    ingest_commits = [ts for worker, ts in counters.workers.items() if not worker.startswith(API_WORKER_PREFIX)]
     lag = round(max(0, now - max(ingest_commits)) / 1000, 1) if ingest_commits else None
     ok = bool(ping.get("ok")) and broker.reachable
     return HealthAnswer(
