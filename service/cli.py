@@ -97,12 +97,16 @@ def _start_jobs(ctx: Context, store: Store) -> Any | None:
     return start_jobs(ctx, jobs_store)
 
 
-def _web_server(ctx: Context, store: Store, host: str, port: int) -> Any:
+def _web_server(ctx: Context, store: Store, host: str, port: int, ingest: Any = None) -> Any:
     from werkzeug.serving import make_server
 
     from .web import create_app
+    from .web.metrics import register_ingest
 
-    server = make_server(host, port, create_app(ctx, store), threaded=True)
+    app = create_app(ctx, store)
+    if ingest is not None:  # its live state in /metrics and /api/v1/health
+        register_ingest(app, ingest.pipeline)
+    server = make_server(host, port, app, threaded=True)
     threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
     return server
 
@@ -120,7 +124,7 @@ def serve() -> None:
         jobs = _start_jobs(ctx, store)
         if jobs is not None:
             stack.callback(jobs.shutdown)
-        server = _web_server(ctx, store, host, port)
+        server = _web_server(ctx, store, host, port, ingest)
         stack.callback(server.shutdown)
         click.echo(f"nongyun serving on http://{host}:{port}/ (ingest from {ctx.settings.values.mqtt_url})")
         stop.wait()

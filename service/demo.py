@@ -107,7 +107,7 @@ def run_demo(ctx: Context, *, days: int | None, seed: int, live: bool, echo: Cal
         jobs = _start_jobs(ctx, store)
         if jobs is not None:
             stack.callback(jobs.shutdown)
-        server = _web_server(ctx, store, host, port)
+        server = _web_server(ctx, store, host, port, ingest)
         stack.callback(server.shutdown)
         signals = stack.enter_context(_until_signal()) if stop is None else stop
         if live:

@@ -10,15 +10,14 @@ from collections.abc import Callable
 from ..payloads import PayloadDecoder
 from ..settings import Settings
 from ..store.base import Store
-from ..times import now_ms
 from .mqtt import MqttIngest, subscriptions
-from .pipeline import IngestPipeline, IngestStats
+from .pipeline import IngestPipeline, IngestStats, wall_ms
 
 __all__ = ["IngestPipeline", "IngestStats", "MqttIngest", "connect", "subscriptions"]
 
 
 def connect(settings: Settings, decoder: PayloadDecoder, store: Store, *, worker: str | None = None,
-            clock: Callable[[], int] = now_ms) -> MqttIngest:
+            clock: Callable[[], int] = wall_ms) -> MqttIngest:
     """An ingest worker built from settings; call ``start()`` or ``run_forever()`` on it.
 
     The worker name (for the store's per-worker counters) defaults to the MQTT client id.

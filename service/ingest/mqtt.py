@@ -15,12 +15,14 @@ messages itself; the copies are committed again, which the store's idempotent po
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ..settings import Settings
@@ -33,6 +35,7 @@ KEEPALIVE_S = 30
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 _MID_BITS = 16
+PUBACK = PacketTypes.PUBACK << 4  # the fixed header's first byte: 0x40
 
 
 def subscriptions(shared_group: str) -> list[str]:
@@ -143,7 +146,9 @@ class MqttIngest:
     # -- acknowledgement (writer thread) ---------------------------------------------------------
 
     def ack(self, tokens: list[int]) -> None:
+        """Acknowledge committed messages; called by the pipeline's writer with one batch of tokens."""
         generation = self._generation
+        mids: list[int] = []
         for token in tokens:
             gen, qos, mid = split_token(token)
             if qos == 0:
@@ -151,8 +156,14 @@ class MqttIngest:
             if gen != generation:
                 self._stale_acks += 1  # that connection is gone; the broker resends the message
                 continue
-            self._client.ack(mid, qos)
-            self._acks_sent += 1
+            if qos == 1:
+                mids.append(mid)
+            else:
+                self._client.ack(mid, qos)
+                self._acks_sent += 1
+        if mids:
+            send_pubacks(self._client, mids)
+            self._acks_sent += len(mids)
 
     def _flush_acks(self, timeout: float) -> None:
         """Give the network thread a moment to write queued PUBACKs before DISCONNECT follows them."""
@@ -195,12 +206,37 @@ class MqttIngest:
             log.warning("disconnected from the broker (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        # The hot path: one call per message on the network thread, which shares the GIL with the
+        # writer. Nothing here decodes; the token packs (generation, qos, mid) as make_token does.
         if self._closing:
             return  # not acknowledged: the broker redelivers it to the next session
-        token = make_token(self._generation, message.qos, message.mid)
-        payload = message.payload if isinstance(message.payload, bytes) else bytes(message.payload)
         try:
             topic = message.topic
         except UnicodeDecodeError:  # brokers validate UTF-8, but a bad topic must not kill this thread
             topic = message._topic.decode("utf-8", errors="replace")
-        self.pipeline.submit(topic, payload, token)
+        payload = message.payload
+        if not isinstance(payload, bytes):  # paho gives bytes; its type allows a bytearray
+            payload = bytes(payload)
+        self.pipeline.submit(topic, payload,
+                             (self._generation << (_MID_BITS + 2)) | (message.qos << _MID_BITS) | message.mid)
+
+
+_PUBACK = struct.Struct("!BBH")
+
+
+def send_pubacks(client: mqtt.Client, mids: list[int]) -> None:
+    """Queue the PUBACKs of ``mids`` as one write, or one ``client.ack`` each where that is not possible.
+
+    paho's ``ack`` builds, queues and signals its network thread once per message (a socket write
+    per ack, from the writer thread). Concatenated PUBACK packets are what the broker reads anyway;
+    queued as one outgoing packet they cost one wake-up per batch. This uses paho's private
+    ``_packet_queue`` (paho-mqtt 2.x; bench/README.md has what it buys) and falls back to the
+    public ``ack`` when it is absent.
+    """
+    queue = getattr(client, "_packet_queue", None)
+    if queue is None or not getattr(client, "_manual_ack", False):
+        for mid in mids:
+            client.ack(mid, 1)
+        return
+    pack = _PUBACK.pack
+    queue(PUBACK, b"".join([pack(PUBACK, 2, mid) for mid in mids]), 0, 0)

@@ -1,4 +1,4 @@
-"""Receiving separate from writing: decode and enqueue on the MQTT thread, commit then acknowledge on a writer.
+"""Receiving separate from writing: the MQTT thread only enqueues; a writer decodes, commits, then acknowledges.
 
 The delivery guarantee (issue 7) lives here: a message's acknowledgement token is handed to ``ack``
 only after every record it carried is committed to the store, or recorded there as a rejection.
@@ -10,19 +10,26 @@ become rejections, so one bad record can neither block ingestion nor cost its ne
 Batching and the broker's inflight window: with manual acknowledgement the broker sends at most
 ``max_inflight_messages`` (Mosquitto: 20 by default) unacknowledged messages, then waits for acks.
 A writer that waited ``flush_ms`` to fill a batch would cap throughput at window / flush_ms
-(20 / 0.2 s = 100 messages/s). So the writer commits as soon as the queue runs dry (group commit):
-under load the queue never runs dry and batches grow toward ``batch_size``; when idle each message
-is committed at once. ``flush_ms`` bounds how long a batch keeps gathering while messages still
-flow in; ``queue_max`` bounds memory when the broker sends more than the queue holds: Mosquitto
-2.0.11 keeps the window for live traffic but, draining a persistent session's offline backlog,
-releases up to a window's worth per acknowledgement (batches of 2,000 were seen with a window of
-20), and then a full queue blocks the MQTT thread (back-pressure) until the writer catches up.
+(20 / 0.2 s = 100 messages/s). So the writer commits as soon as the inbox runs dry (group commit):
+under load it never runs dry and batches grow toward ``batch_size``; when idle each message is
+committed at once. ``flush_ms`` bounds how long a batch keeps gathering while messages still flow
+in; ``queue_max`` bounds memory when the broker sends more than the inbox holds: Mosquitto 2.0.11
+keeps the window for live traffic but, draining a persistent session's offline backlog, releases
+up to a window's worth per acknowledgement, and then a full inbox blocks the MQTT thread
+(back-pressure) until the writer catches up.
+
+Why the hand-off is a bare deque (bench/README.md has the profile): paho's network thread and the
+writer share one GIL, so every microsecond the MQTT thread spends per message is taken from the
+writer too. ``submit`` therefore does no decoding, takes no lock and allocates one tuple; the
+writer decodes in its own loop, builds one ``Batch`` per commit, and wakes the MQTT thread only when
+it is actually blocked. ``deque.append``/``popleft`` are atomic under the GIL, and there is one
+producer (the MQTT thread) and one consumer (the writer).
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
-import queue
 import threading
 import time
 from collections import Counter, deque
@@ -36,16 +43,25 @@ from ..errors import StoreRejected, StoreUnavailable
 from ..payloads import Decoded, PayloadDecoder, excerpt
 from ..records import Batch, Reading, Rejection, StatusChange, YieldRecord
 from ..store.base import Store
-from ..times import now_ms
 
 log = logging.getLogger(__name__)
 
 State = Literal["stopped", "running", "store_unavailable", "store_error", "stopping"]
 Record = Reading | YieldRecord | StatusChange | Rejection
+Message = tuple[str, bytes, int, int]  # topic, payload, ack token, receive time (epoch ms)
 
 BACKOFF_FIRST_S = 0.05
 BACKOFF_CAP_S = 5.0
 _POLL_S = 0.1  # how often a blocked submit or an idle writer looks at the stop flags
+# Upper bounds (seconds) of the store write latency histogram, as Prometheus buckets.
+
+
+def wall_ms() -> int:
+    """``times.now_ms`` without the datetime (0.12 µs, not 0.5 µs): it runs per message on the MQTT thread."""
+    return time.time_ns() // 1_000_000
+
+
+WRITE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -63,20 +79,17 @@ class IngestStats:
     lag_ms: int  # now − receive time of the oldest message not yet committed; 0 when none
     store_error: str = ""  # the last store fault while it lasts
     dropped: int = 0  # records neither stored nor recordable as rejections (see _split)
-
-
-@dataclass(slots=True)
-class _Item:
-    decoded: Decoded
-    token: int
-    received_ms: int
+    writes: int = 0  # successful store writes (commits)
+    write_seconds: float = 0.0  # their total duration
+    write_buckets: tuple[int, ...] = ()  # writes per bucket of write_bounds (not cumulative), then the overflow
+    write_bounds: tuple[float, ...] = WRITE_BUCKETS_S  # upper bounds (s): the web's /metrics never imports ingest
 
 
 @dataclass
 class _Part:
     """A batch or a piece of one; ``messages`` rides on the first piece so it is counted once."""
 
-    records: list[Record]
+    batch: Batch
     messages: int = 0
 
 
@@ -84,7 +97,8 @@ class IngestPipeline:
     """Lifecycle: ``start()`` → ``submit()`` from the MQTT thread → ``stop(drain=True)``.
 
     ``ack`` receives the tokens passed to ``submit``, in submission order, once they are committed.
-    It is called on the writer thread and must not block for long.
+    It is called on the writer thread and must not block for long. ``submit`` has one caller at a
+    time (the MQTT network thread).
     """
 
     def __init__(
@@ -96,7 +110,7 @@ class IngestPipeline:
         batch_size: int = 2000,
         flush_ms: int = 200,
         queue_max: int = 20000,
-        clock: Callable[[], int] = now_ms,
+        clock: Callable[[], int] = wall_ms,
         ack: Callable[[list[int]], None],
         backoff_first_s: float = BACKOFF_FIRST_S,
         backoff_cap_s: float = BACKOFF_CAP_S,
@@ -106,18 +120,29 @@ class IngestPipeline:
         self.worker = worker
         self.batch_size = batch_size
         self.flush_s = flush_ms / 1000
+        self.queue_max = queue_max
         self.clock = clock
         self._ack = ack
         self._backoff_first_s = backoff_first_s
         self._backoff_cap_s = backoff_cap_s
-        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=queue_max)
-        self._cond = threading.Condition()
-        self._receive_times: deque[int] = deque()  # of messages submitted and not yet committed
+        self._inbox: deque[Message] = deque()
+        self._wake = threading.Event()  # set by submit when the writer sleeps on an empty inbox
+        self._writer_idle = False
+        self._space = threading.Event()  # set by the writer when submit sleeps on a full inbox
+        self._producer_blocked = False
+        self._done = threading.Condition()  # notified after every settled batch (block_till_done)
+        # Counters: each is written by one thread only (received/refused: MQTT; the rest: writer).
         self._received = 0
+        self._refused = 0  # submitted while stopping: not taken, not pending
+        self._settled = 0  # messages committed and handed to ack
+        self._batch_oldest: int | None = None  # receive time of the oldest message in the writer's hands
         self._accepted = 0
         self._dropped = 0
         self._rejected: Counter[str] = Counter()
         self._last_commit: int | None = None
+        self._writes = 0
+        self._write_seconds = 0.0
+        self._write_buckets = [0] * (len(WRITE_BUCKETS_S) + 1)
         self._state: State = "stopped"
         self._store_error = ""
         self._stopping = threading.Event()  # no more submits; drain what is queued
@@ -143,129 +168,164 @@ class IngestPipeline:
         """
         thread = self._thread
         if thread is None:
-            return True
+            return self._pending() == 0
         self._state = "stopping"
         self._stopping.set()
         if not drain:
             self._abort.set()
+        self._wake.set()
+        self._space.set()
         thread.join(timeout)
         if thread.is_alive():
             self._abort.set()
             thread.join()
         self._thread = None
         self._state = "stopped"
-        with self._cond:
-            return not self._receive_times
+        return self._pending() == 0
 
     # -- the MQTT side ---------------------------------------------------------------------------
 
     def submit(self, topic: str, payload: bytes, token: int) -> bool:
-        """Decode and enqueue one message; blocks while the queue is full (back-pressure).
+        """Enqueue one message for the writer; blocks while the inbox is full (back-pressure).
 
         Returns False when the pipeline is stopping and the message was not taken: it must not be
         acknowledged, and the broker will redeliver it.
         """
-        received = self.clock()
-        try:
-            decoded = self.decoder.decode(topic, payload, received)
-        except Exception as exc:  # a decoder bug must cost one message, never the MQTT thread
-            log.exception("decoder failed on %s", topic[:200])
-            decoded = Decoded(rejections=[Rejection(received, topic, "", "bad_record",
-                                                    f"decoder failed: {exc!r}"[:300], excerpt(payload))])
-        item = _Item(decoded, token, received)
-        with self._cond:
-            self._received += 1
-            self._receive_times.append(received)
-        while True:
+        self._received += 1
+        if self._stopping.is_set() or (len(self._inbox) >= self.queue_max and not self._wait_for_space()):
+            self._refused += 1
+            with self._done:
+                self._done.notify_all()
+            return False
+        self._inbox.append((topic, payload, token, self.clock()))
+        if self._writer_idle:
+            self._wake.set()
+        return True
+
+    def _wait_for_space(self) -> bool:
+        while len(self._inbox) >= self.queue_max:
             if self._stopping.is_set():
-                with self._cond:
-                    self._receive_times.pop()  # the one just appended: there is one producer
-                    self._cond.notify_all()
                 return False
-            try:
-                self._queue.put(item, timeout=_POLL_S)
-                return True
-            except queue.Full:
-                continue
+            self._space.clear()
+            self._producer_blocked = True  # announced before the re-check: the writer cannot miss us
+            if len(self._inbox) >= self.queue_max:
+                self._space.wait(_POLL_S)
+            self._producer_blocked = False
+        return not self._stopping.is_set()
 
     # -- observing -------------------------------------------------------------------------------
+
+    def _pending(self) -> int:
+        return self._received - self._refused - self._settled
 
     def block_till_done(self, timeout: float = 10.0) -> bool:
         """Wait until every submitted message is committed (and acknowledged); False on timeout."""
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._receive_times:
+        with self._done:
+            while self._pending():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                self._cond.wait(left)
+                self._done.wait(min(left, _POLL_S))
         return True
 
     def stats(self) -> IngestStats:
         now = self.clock()
-        with self._cond:
-            oldest = self._receive_times[0] if self._receive_times else None
-            return IngestStats(
-                state=self._state,
-                worker=self.worker,
-                received=self._received,
-                accepted=self._accepted,
-                rejected=dict(self._rejected),
-                queue_depth=self._queue.qsize(),
-                pending=len(self._receive_times),
-                last_commit_ms=self._last_commit,
-                lag_ms=max(0, now - oldest) if oldest is not None else 0,
-                store_error=self._store_error,
-                dropped=self._dropped,
-            )
+        oldest = self._batch_oldest
+        if oldest is None:
+            try:
+                oldest = self._inbox[0][3]
+            except IndexError:
+                oldest = None
+        pending = self._pending()
+        return IngestStats(
+            state=self._state,
+            worker=self.worker,
+            received=self._received,
+            accepted=self._accepted,
+            rejected=dict(self._rejected),
+            queue_depth=len(self._inbox),
+            pending=pending,
+            last_commit_ms=self._last_commit,
+            lag_ms=max(0, now - oldest) if oldest is not None and pending else 0,
+            store_error=self._store_error,
+            dropped=self._dropped,
+            writes=self._writes,
+            write_seconds=self._write_seconds,
+            write_buckets=tuple(self._write_buckets),
+        )
 
     # -- the writer ------------------------------------------------------------------------------
 
     def _run(self) -> None:
         while True:
-            items = self._take()
-            if not items:
+            taken = self._take()
+            if taken is None:
                 return
-            if not self._commit(items):
+            part, tokens = taken
+            if not self._commit(part, tokens):
                 return  # aborted mid-retry: leave the rest to the broker
 
-    def _take(self) -> list[_Item]:
-        """Block for the first message, then gather while more are at hand (see module docstring)."""
-        while True:
-            if self._abort.is_set():
-                return []
-            try:
-                first = self._queue.get(timeout=_POLL_S)
-                break
-            except queue.Empty:
-                if self._stopping.is_set():
-                    return []
-        items = [first]
-        size = _size(first.decoded)
-        deadline = time.monotonic() + self.flush_s
-        while size < self.batch_size and time.monotonic() < deadline:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            items.append(item)
-            size += _size(item.decoded)
-        return items
+    def _wait_for_work(self) -> bool:
+        """Sleep until the inbox has a message; False when stopping with nothing left (or aborting)."""
+        inbox = self._inbox
+        while not inbox:
+            if self._abort.is_set() or self._stopping.is_set():
+                return False
+            self._wake.clear()
+            self._writer_idle = True  # announced before the re-check: submit cannot miss us
+            if not inbox:
+                self._wake.wait(_POLL_S)
+            self._writer_idle = False
+        return not self._abort.is_set()
 
-    def _commit(self, items: list[_Item]) -> bool:
-        records: list[Record] = []
-        for it in items:
-            d = it.decoded
-            records.extend(d.readings)
-            records.extend(d.yields)
-            records.extend(d.statuses)
-            records.extend(d.rejections)
-        parts: deque[_Part] = deque([_Part(records, messages=len(items))])
+    def _take(self) -> tuple[_Part, list[int]] | None:
+        """Decode messages into one batch while more are at hand (see module docstring)."""
+        if not self._wait_for_work():
+            return None
+        inbox, decode, size_max = self._inbox, self.decoder.decode, self.batch_size
+        self._batch_oldest = inbox[0][3]
+        batch = Batch(worker=self.worker)
+        readings, yields, statuses, rejections = batch.readings, batch.yields, batch.statuses, batch.rejections
+        tokens: list[int] = []
+        deadline = time.monotonic() + self.flush_s
+        size = 0
+        while inbox and size < size_max:
+            topic, payload, token, received = inbox.popleft()
+            try:
+                d = decode(topic, payload, received)
+            except Exception as exc:  # a decoder bug must cost one message, never the writer
+                log.exception("decoder failed on %s", topic[:200])
+                d = Decoded(rejections=[Rejection(received, topic, "", "bad_record",
+                                                  f"decoder failed: {exc!r}"[:300], excerpt(payload))])
+            readings += d.readings
+            if d.yields:
+                yields += d.yields
+            if d.statuses:
+                statuses += d.statuses
+            if d.rejections:
+                rejections += d.rejections
+            size = len(readings) + len(yields) + len(statuses) + len(rejections)
+            tokens.append(token)
+            if len(tokens) % 64 == 0:
+                if self._producer_blocked:
+                    self._space.set()
+                if time.monotonic() > deadline:
+                    break
+        if self._producer_blocked:
+            self._space.set()
+        batch.messages = len(tokens)
+        return _Part(batch, len(tokens)), tokens
+
+    def _commit(self, first: _Part, tokens: list[int]) -> bool:
+        parts: deque[_Part] = deque([first])
         delay = self._backoff_first_s
         while parts:
             part = parts[0]
+            part.batch.messages = part.messages
+            started = time.perf_counter()
             try:
-                self.store.write(_batch(part, self.worker))
+                self.store.write(part.batch)
             except StoreUnavailable as exc:
                 wait = min(self._backoff_cap_s, max(delay, exc.retry_after_s or 0.0))
                 self._fault("store_unavailable", f"{exc}", wait)
@@ -286,62 +346,62 @@ class IngestPipeline:
                 delay = min(self._backoff_cap_s, delay * 2)
                 continue
             parts.popleft()
-            self._committed(part)
+            self._committed(part.batch, time.perf_counter() - started)
         try:
-            self._ack([it.token for it in items])
+            self._ack(tokens)
         except Exception:  # unacknowledged messages are redelivered: log, never kill the writer
-            log.exception("acknowledging %d committed messages failed", len(items))
-        with self._cond:
-            for _ in items:
-                self._receive_times.popleft()
-            self._cond.notify_all()
+            log.exception("acknowledging %d committed messages failed", len(tokens))
+        self._batch_oldest = None
+        self._settled += len(tokens)
+        with self._done:
+            self._done.notify_all()
         return True
 
     def _fault(self, state: State, message: str, wait: float) -> None:
         if self._state != state:
             log.warning("store %s (%s); holding the batch, retrying every ≤%.1f s", state, message, wait)
-        with self._cond:
-            self._state = state
-            self._store_error = message
+        self._state = state
+        self._store_error = message
 
-    def _committed(self, part: _Part) -> None:
-        with self._cond:
-            if self._state in ("store_unavailable", "store_error"):
-                log.info("store available again; draining")
-                self._state = "stopping" if self._stopping.is_set() else "running"
-                self._store_error = ""
-            self._last_commit = self.clock()
-            for r in part.records:
-                if isinstance(r, Rejection):
-                    self._rejected[r.reason] += 1
-                else:
-                    self._accepted += 1
+    def _committed(self, batch: Batch, seconds: float) -> None:
+        if self._state in ("store_unavailable", "store_error"):
+            log.info("store available again; draining")
+            self._state = "stopping" if self._stopping.is_set() else "running"
+            self._store_error = ""
+        self._last_commit = self.clock()
+        self._accepted += len(batch.readings) + len(batch.yields) + len(batch.statuses)
+        for r in batch.rejections:
+            self._rejected[r.reason] += 1
+        self._writes += 1
+        self._write_seconds += seconds
+        self._write_buckets[bisect.bisect_left(WRITE_BUCKETS_S, seconds)] += 1
 
     def _split(self, part: _Part, exc: StoreRejected) -> list[_Part]:
         """Halve a refused batch until the refused records stand alone; those become rejections."""
-        if len(part.records) > 1:
-            mid = len(part.records) // 2
-            return [_Part(part.records[:mid], part.messages), _Part(part.records[mid:])]
-        if not part.records:
+        records = _records(part.batch)
+        if len(records) > 1:
+            mid = len(records) // 2
+            return [_Part(_batch(records[:mid], self.worker), part.messages),
+                    _Part(_batch(records[mid:], self.worker))]
+        if not records:
             return []
-        record = part.records[0]
+        record = records[0]
         if isinstance(record, Rejection):
             # The store refuses even the record of a refusal: nothing more can be done with it.
             log.error("store refused a rejection record %r: %s; dropped", record, exc)
-            with self._cond:
-                self._dropped += 1
-            return [_Part([], part.messages)] if part.messages else []
+            self._dropped += 1
+            return [_Part(Batch(worker=self.worker), part.messages)] if part.messages else []
         rejection = _as_rejection(record, exc, self.clock())
-        return [_Part([rejection], part.messages)]
+        return [_Part(_batch([rejection], self.worker), part.messages)]
 
 
-def _size(d: Decoded) -> int:
-    return len(d.readings) + len(d.yields) + len(d.statuses) + len(d.rejections)
+def _records(b: Batch) -> list[Record]:
+    return [*b.readings, *b.yields, *b.statuses, *b.rejections]
 
 
-def _batch(part: _Part, worker: str) -> Batch:
-    b = Batch(messages=part.messages, worker=worker)
-    for r in part.records:
+def _batch(records: list[Record], worker: str) -> Batch:
+    b = Batch(worker=worker)
+    for r in records:
         if isinstance(r, Reading):
             b.readings.append(r)
         elif isinstance(r, YieldRecord):

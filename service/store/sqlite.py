@@ -170,10 +170,20 @@ class SqliteStore:
         self._write_lock = threading.Lock()
         self._ids: dict[tuple[str, str], int] = {}
         self._writes = 0
-        with self._guard():
-            conn = self._conn()
-            conn.executescript(SCHEMA + sqlite_rollups.SCHEMA + sqlite_alerts.SCHEMA)
-            self._migrate(conn)
+        # Several processes opening a new file at once (compose starts two ingest workers) race for
+        # the lock that creating the schema and switching to WAL take: wait for each other.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with self._guard():
+                    conn = self._conn()
+                    conn.executescript(SCHEMA + sqlite_rollups.SCHEMA + sqlite_alerts.SCHEMA)
+                    self._migrate(conn)
+                break
+            except StoreUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SqliteStore:

@@ -20,6 +20,7 @@ from ..store import Store, open_store
 from . import auth, errors
 from .api import bp as api_bp
 from .health import broker_probe_for
+from .metrics import bp as metrics_bp
 from .state import EXTENSION, BrokerProbe, WebState
 
 __all__ = ["create_app", "create_app_from_settings", "wsgi_app"]
@@ -50,6 +51,7 @@ def create_app(ctx: Context, store: Store, *, broker_probe: BrokerProbe | None =
     errors.register(app)
     auth.init_app(app, ctx)  # before the views: every request is authenticated first
     app.register_blueprint(api_bp)
+    app.register_blueprint(metrics_bp)
     pages = _pages_blueprint()
     if pages is not None:
         app.register_blueprint(pages)

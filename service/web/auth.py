@@ -51,7 +51,8 @@ EXTENSION = "nongyun_auth"
 SESSION_HOURS = 12
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Reachable without logging in: the login page itself, static assets, the API's own description.
-PUBLIC = frozenset({"auth.login", "auth.logout", "pages.static", "pages.echarts", "api_v1.openapi_get", "static"})
+PUBLIC = frozenset({"auth.login", "auth.logout", "pages.static", "pages.echarts", "api_v1.openapi_get", "static",
+                    "metrics.metrics"})  # scraped by Prometheus: totals only, no regional data
 SECRET_FILE = "secret_key"
 
 csrf = CSRFProtect()

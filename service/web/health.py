@@ -11,6 +11,8 @@ import os
 import socket
 from typing import Any
 
+from flask import current_app
+
 from ..settings import Settings
 from ..times import format_local
 from .schemas import BrokerState, HealthAnswer, IngestState
@@ -51,6 +53,14 @@ def health(st: WebState, now: int) -> HealthAnswer:
     ingest_commits = [ts for worker, ts in counters.workers.items() if not worker.startswith(API_WORKER_PREFIX)]
     lag = round(max(0, now - max(ingest_commits)) / 1000, 1) if ingest_commits else None
     ok = bool(ping.get("ok")) and broker.reachable
+    from .metrics import live_ingest  # metrics reads this module's worker names: import here, not above
+
+    live = None
+    for pipeline in live_ingest(current_app):  # nongyun serve: the ingest running in this process
+        s = pipeline.stats()
+        live = {"state": s.state, "queue_depth": s.queue_depth, "pending": s.pending,
+                "lag_s": round(s.lag_ms / 1000, 1), "store_error": s.store_error or None}
+        ok = ok and s.state == "running"
     return HealthAnswer(
         status="ok" if ok else "degraded",
         store=ping,
@@ -61,5 +71,6 @@ def health(st: WebState, now: int) -> HealthAnswer:
             rejected=dict(sorted(counters.rejected.items())),
             workers={w: format_local(ts, tz) for w, ts in sorted(counters.workers.items())},
             lag_s=lag,
+            live=live,
         ),
     )

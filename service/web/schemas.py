@@ -197,6 +197,9 @@ class IngestState(_Out):
     rejected: dict[str, int]
     workers: dict[str, str] = Field(description="ingest worker id → time of its last commit")
     lag_s: float | None = Field(description="seconds since the newest commit of any ingest worker")
+    live: dict[str, Any] | None = Field(default=None, description=(
+        "the in-process ingest of `nongyun serve`: state (running, store_unavailable, ...), "
+        "queue depth, messages not yet committed, lag of the oldest one, the last store fault"))
 
 
 class HealthAnswer(_Out):
