@@ -83,7 +83,10 @@ class PayloadDecoder:
         self.catalogue = catalogue
         self._ranges = {m.id: (m.min, m.max) for m in catalogue.metrics.values()}
 
-    def decode(self, topic: str, payload: bytes, received_ms: int) -> Decoded:
+    def decode(self, topic: str, payload: bytes, received_ms: int, retained: bool = False) -> Decoded:
+        """``retained``: the broker handed over a stored retained message on (re)subscribing. Its
+        publish time is unknown, so a retained status is kept at time 0: it tells the state when
+        nothing newer is known, and never makes a device look "seen now" after an ingest restart."""
         out = Decoded()
         parsed = split_topic(topic)
         device_id = parsed[0] if parsed else ""
@@ -106,7 +109,8 @@ class PayloadDecoder:
             text = payload.strip().decode("utf-8", errors="replace").strip('"').lower()
             if text not in ("online", "offline"):
                 return reject("bad_record", f"status must be online or offline, not {text[:40]!r}")
-            out.statuses.append(StatusChange(device_id, received_ms, text == "online", device.village))
+            out.statuses.append(StatusChange(device_id, 0 if retained else received_ms, text == "online",
+                                             device.village))
             return out
         try:
             doc = orjson.loads(payload)

@@ -283,3 +283,17 @@ def test_shared_subscription_and_credentials_come_from_settings(ctx: Context, mo
         assert ingest.connected
         publisher.send(f"nongyun/v1/{STATION}/telemetry", reading(ts))
         wait_for(lambda: STATION in store.latest(ALL_VILLAGES, 0), what="stored through $share")
+
+
+def test_a_retained_status_does_not_make_a_device_look_seen_now(ctx: Context, own_mosquitto: Mosquitto,
+                                                                store: SqliteStore) -> None:
+    """On (re)subscribing the broker hands over stored retained statuses: their time is unknown."""
+    pub = Publisher(own_mosquitto)
+    info = pub.client.publish(f"nongyun/v1/{STATION}/status", b"online", qos=1, retain=True)
+    info.wait_for_publish(10)
+    pub.close()
+    with running_ingest(ctx, own_mosquitto, store) as ingest:
+        wait_for(settled(ingest, 1), what="the retained status committed")
+    seen = store.latest(ALL_VILLAGES, 0)[STATION]
+    assert seen.status is True and seen.status_ts == 0
+    assert not seen.values and seen.last_seen in (None, 0)

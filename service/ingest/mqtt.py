@@ -218,7 +218,8 @@ class MqttIngest:
         if not isinstance(payload, bytes):  # paho gives bytes; its type allows a bytearray
             payload = bytes(payload)
         self.pipeline.submit(topic, payload,
-                             (self._generation << (_MID_BITS + 2)) | (message.qos << _MID_BITS) | message.mid)
+                             (self._generation << (_MID_BITS + 2)) | (message.qos << _MID_BITS) | message.mid,
+                             message.retain)
 
 
 _PUBACK = struct.Struct("!BBH")

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 State = Literal["stopped", "running", "store_unavailable", "store_error", "stopping"]
 Record = Reading | YieldRecord | StatusChange | Rejection
-Message = tuple[str, bytes, int, int]  # topic, payload, ack token, receive time (epoch ms)
+Message = tuple[str, bytes, int, int, bool]  # topic, payload, ack token, receive time (epoch ms), retained
 
 BACKOFF_FIRST_S = 0.05
 BACKOFF_CAP_S = 5.0
@@ -185,7 +185,7 @@ class IngestPipeline:
 
     # -- the MQTT side ---------------------------------------------------------------------------
 
-    def submit(self, topic: str, payload: bytes, token: int) -> bool:
+    def submit(self, topic: str, payload: bytes, token: int, retained: bool = False) -> bool:
         """Enqueue one message for the writer; blocks while the inbox is full (back-pressure).
 
         Returns False when the pipeline is stopping and the message was not taken: it must not be
@@ -197,7 +197,7 @@ class IngestPipeline:
             with self._done:
                 self._done.notify_all()
             return False
-        self._inbox.append((topic, payload, token, self.clock()))
+        self._inbox.append((topic, payload, token, self.clock(), retained))
         if self._writer_idle:
             self._wake.set()
         return True
@@ -291,9 +291,9 @@ class IngestPipeline:
         deadline = time.monotonic() + self.flush_s
         size = 0
         while inbox and size < size_max:
-            topic, payload, token, received = inbox.popleft()
+            topic, payload, token, received, retained = inbox.popleft()
             try:
-                d = decode(topic, payload, received)
+                d = decode(topic, payload, received, retained)
             except Exception as exc:  # a decoder bug must cost one message, never the writer
                 log.exception("decoder failed on %s", topic[:200])
                 d = Decoded(rejections=[Rejection(received, topic, "", "bad_record",
