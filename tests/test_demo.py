@@ -83,7 +83,7 @@ def test_demo_comes_up_with_an_in_process_broker_and_answers_the_yields_table(tm
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=60)  # a scheduled job may be running: shutdown waits for it
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

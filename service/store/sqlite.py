@@ -69,6 +69,9 @@ CREATE TABLE IF NOT EXISTS yields (
     PRIMARY KEY (village, device, crop, plot, ts)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS yields_by_ts ON yields (ts);
+CREATE TABLE IF NOT EXISTS yield_last (
+    device TEXT PRIMARY KEY, village INTEGER NOT NULL, ts INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS device_status (
     device TEXT PRIMARY KEY, village INTEGER NOT NULL, online INTEGER NOT NULL, ts INTEGER NOT NULL
 ) WITHOUT ROWID;
@@ -96,6 +99,10 @@ UPSERT_YIELD = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (village, device, crop, plot, ts) DO UPDATE SET "
     "area_ha = excluded.area_ha, yield_kg = excluded.yield_kg, moisture_pct = excluded.moisture_pct, "
     "source = excluded.source"
+)
+UPSERT_YIELD_LAST = (
+    "INSERT INTO yield_last (device, village, ts) VALUES (?, ?, ?) "
+    "ON CONFLICT (device) DO UPDATE SET village = excluded.village, ts = excluded.ts WHERE excluded.ts >= yield_last.ts"
 )
 UPSERT_STATUS = (
     "INSERT INTO device_status (device, village, online, ts) VALUES (?, ?, ?, ?) "
@@ -191,6 +198,18 @@ class SqliteStore:
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         """Roll up history written before rollups existed, and re-roll days when the zone changed."""
+        if conn.execute("SELECT 1 FROM meta WHERE key = 'yield_last'").fetchone() is None:
+            with self._write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute("INSERT OR REPLACE INTO yield_last (device, village, ts) "
+                                 "SELECT device, village, MAX(ts) FROM yields WHERE device != '' GROUP BY device")
+                    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('yield_last', '1')")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
         meta = dict(conn.execute("SELECT key, value FROM meta WHERE key LIKE 'rollup%'").fetchall())
         if meta.get("rollups") == "1" and meta.get("rollup_tz") == self.tz.key:
             return  # the usual case: no write lock taken by every process that opens the store
@@ -305,6 +324,12 @@ class SqliteStore:
                 (int(y.village), y.device, y.crop, y.plot, y.ts, y.area_ha, y.yield_kg, y.moisture_pct, y.source)
                 for y in batch.yields
             ])
+            # each yield device's newest record, so "last seen" never scans the season's harvests
+            last: dict[str, tuple[int, int]] = {}
+            for y in batch.yields:
+                if y.device and (y.device not in last or y.ts >= last[y.device][1]):
+                    last[y.device] = (int(y.village), y.ts)
+            conn.executemany(UPSERT_YIELD_LAST, [(d, v, ts) for d, (v, ts) in last.items()])
         if batch.statuses:
             conn.executemany(UPSERT_STATUS, [
                 (s.device, int(s.village) if s.village else 0, int(s.online), s.ts) for s in batch.statuses
@@ -422,8 +447,7 @@ class SqliteStore:
             entry.values[metrics[metric]] = (int(ts), float(value))
             entry.last_seen = max(entry.last_seen or 0, int(ts))
         for device, ts in self._query(
-                "SELECT device, MAX(ts) FROM yields WHERE village BETWEEN ? AND ? AND device != '' AND ts >= ? "
-                "GROUP BY device", (lo, hi, since)):
+                "SELECT device, ts FROM yield_last WHERE village BETWEEN ? AND ? AND ts >= ?", (lo, hi, since)):
             entry = out.setdefault(device, DeviceLatest(device))
             entry.last_seen = max(entry.last_seen or 0, int(ts))
         for device, online, ts in self._query(
