@@ -111,6 +111,20 @@ def _web_server(ctx: Context, store: Store, host: str, port: int, ingest: Any = 
     return server
 
 
+def start_all(ctx: Context, store: Store, stack: ExitStack) -> Any:
+    """Ingest, jobs and the web server of one process, each stopped by ``stack`` in reverse order;
+    returns the ingest worker. Shared by ``serve`` and ``demo``."""
+    host, port = ctx.settings.http
+    ingest = _start_ingest(ctx, store)
+    stack.callback(ingest.stop)
+    jobs = _start_jobs(ctx, store)
+    if jobs is not None:
+        stack.callback(jobs.shutdown)
+    server = _web_server(ctx, store, host, port, ingest)
+    stack.callback(server.shutdown)
+    return ingest
+
+
 @main.command()
 def serve() -> None:
     """Ingest, web and jobs in one process (a small deployment, or a laptop)."""
@@ -119,13 +133,7 @@ def serve() -> None:
     host, port = ctx.settings.http
     with _until_signal() as stop, ExitStack() as stack:
         stack.callback(store.close)
-        ingest = _start_ingest(ctx, store)
-        stack.callback(ingest.stop)
-        jobs = _start_jobs(ctx, store)
-        if jobs is not None:
-            stack.callback(jobs.shutdown)
-        server = _web_server(ctx, store, host, port, ingest)
-        stack.callback(server.shutdown)
+        start_all(ctx, store, stack)
         click.echo(f"nongyun serving on http://{host}:{port}/ (ingest from {ctx.settings.values.mqtt_url})")
         stop.wait()
 

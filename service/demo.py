@@ -85,7 +85,7 @@ def run_demo(ctx: Context, *, days: int | None, seed: int, live: bool, echo: Cal
     from sensors.simulator import District
 
     from .broker import ensure_broker
-    from .cli import _start_ingest, _start_jobs, _until_signal, _web_server
+    from .cli import _until_signal, start_all
     from .store import open_store
 
     settings = ctx.settings
@@ -102,13 +102,7 @@ def run_demo(ctx: Context, *, days: int | None, seed: int, live: bool, echo: Cal
         stack.callback(store.close)
         district = District(ctx, seed=seed)
         backfill(ctx, store, district, days=days, echo=echo)
-        ingest = _start_ingest(ctx, store)
-        stack.callback(ingest.stop)
-        jobs = _start_jobs(ctx, store)
-        if jobs is not None:
-            stack.callback(jobs.shutdown)
-        server = _web_server(ctx, store, host, port, ingest)
-        stack.callback(server.shutdown)
+        start_all(ctx, store, stack)
         signals = stack.enter_context(_until_signal()) if stop is None else stop
         if live:
             sim = threading.Thread(target=district.run_live, name="simulator", daemon=True,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -20,13 +19,6 @@ from tests.test_ingest import Publisher, running_ingest, wait_for
 STATION = "qh-st-101203-1"
 SCALE_A = ("qh-gs-101", "211204101200")  # grain scale of 大孟屯村, 张相镇
 SCALE_B = ("qh-ym-101202", "211204101202")  # yield monitor in 谢家屯村, 张相镇
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "nongyun.sqlite3")
-    yield s
-    s.close()
 
 
 @pytest.fixture
