@@ -155,6 +155,8 @@ def test_fuzzed_topics_and_payloads_never_stop_ingestion_and_every_refusal_has_a
         wait_for(lambda: store.latest(ALL_VILLAGES, 0).get(STATION) is not None
                  and store.latest(ALL_VILLAGES, 0)[STATION].values.get("soil_ph") == (ts, 6.5),
                  what="the reading after the fuzz stored")
+        # the store shows the commit a moment before the pipeline's own bookkeeping does
+        wait_for(lambda: ingest.pipeline.stats().pending == 0, what="the pipeline settled")
         final = ingest.pipeline.stats()
     not_accepted = outcomes["rejected"]
     recorded = sum(store.counters().rejected.values())
