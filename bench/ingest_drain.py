@@ -3,6 +3,7 @@
     python bench/ingest_drain.py                       # drain, shared, live and memory, 3 runs each
     python bench/ingest_drain.py --modes drain --runs 3 --messages 40000
     python bench/ingest_drain.py --modes memory --memory-messages 200000
+    python bench/ingest_drain.py --modes drain --runs 3 --trees /tmp/before,.   # versions A/B, same run
 
 Modes (each run starts a private Mosquitto on a free loopback port):
 
@@ -26,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -147,6 +150,68 @@ def mode_drain(messages: list[tuple[str, bytes]], values: int, runs: int, inflig
     return result
 
 
+def mode_compare(messages: list[tuple[str, bytes]], values: int, runs: int, inflight: int,
+                 trees: list[Path]) -> dict[str, float]:
+    """Drain mode for versions of the code: each tree's ``nongyun ingest`` (and the bare subscriber)
+    drains its own copy of one backlog per run, in an order that rotates from run to run. Also
+    checks that every version stored the same points (names, times, values) and latest values."""
+    n = len(messages)
+    kinds = ["bare", *(str(t) for t in trees)]
+    rates: dict[str, list[float]] = {k: [] for k in kinds}
+    cpu: dict[str, list[float]] = {k: [] for k in kinds}
+    for run in range(runs):
+        with tempfile.TemporaryDirectory() as tmp, broker(Path(tmp), inflight) as b:
+            ids = {k: cid(f"c{i}") for i, k in enumerate(kinds)}
+            make_sessions(b.port, list(ids.values()))
+            publish(b.port, messages)
+            order = kinds[run % len(kinds):] + kinds[:run % len(kinds)]
+            digests: dict[str, str] = {}
+            for i, kind in enumerate(order):
+                if kind == "bare":
+                    got = drain_bare_process(b.port, ids[kind], n)
+                else:
+                    got, db = drain_ingest_process(b.port, ids[kind], n, Path(tmp) / f"data{i}",
+                                                   Path(tmp) / f"ingest{i}.log", root=Path(kind))
+                    check_once(db, n, values)
+                    digests[kind] = stored_digest(db)
+                rates[kind].append(got.rate(n))
+                cpu[kind].append(got.cpu_s / n * 1e6)
+            if len(set(digests.values())) != 1:
+                raise AssertionError(f"the versions stored different points: {digests}")
+        print(f"  run {run + 1}: " + "   ".join(
+            f"{k if k == 'bare' else Path(k).name} {rates[k][-1]:8,.0f} msg/s ({cpu[k][-1]:.0f} µs CPU/msg"
+            + ("" if k == "bare" else f", ratio {rates[k][-1] / rates['bare'][-1]:.2f}") + ")" for k in kinds),
+            flush=True)
+    m = statistics.median
+    result: dict[str, float] = {"bare_msg_s": m(rates["bare"]), "bare_cpu_us": m(cpu["bare"])}
+    print(f"compare (inflight {inflight}), median of {runs}: bare {result['bare_msg_s']:,.0f} msg/s, "
+          f"{result['bare_cpu_us']:.0f} µs CPU/msg", flush=True)
+    for k in kinds[1:]:
+        ratio = m([r / b for r, b in zip(rates[k], rates["bare"], strict=True)])
+        vs_first = m([r / f for r, f in zip(rates[k], rates[kinds[1]], strict=True)])
+        result[f"{k}:ratio"], result[f"{k}:msg_s"] = ratio, m(rates[k])
+        print(f"  {k}: {m(rates[k]):,.0f} msg/s, {m(cpu[k]):.0f} µs CPU/msg, ratio to bare {ratio:.2f}, "
+              f"to {Path(kinds[1]).name} {vs_first:.2f} (medians of per-run ratios)", flush=True)
+    return result
+
+
+def stored_digest(db: Path) -> str:
+    """A hash of what a drain stored, by names (ids are per file): every point and every latest value."""
+    import hashlib
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        h = hashlib.sha256()
+        for sql in ("SELECT m.name, r.ts, r.village, d.name, r.value, typeof(r.value) FROM readings r "
+                    "JOIN metric_ids m ON m.id = r.metric JOIN device_ids d ON d.id = r.device ORDER BY 1, 2, 3, 4",
+                    "SELECT d.name, m.name, l.ts, l.village, l.value, typeof(l.value) FROM latest l "
+                    "JOIN metric_ids m ON m.id = l.metric JOIN device_ids d ON d.id = l.device ORDER BY 1, 2"):
+            for row in conn.execute(sql):
+                h.update(repr(row).encode())
+        return h.hexdigest()[:16]
+    finally:
+        conn.close()
+
+
 def bare_process(port: int, client_id: str, expect: int = 0) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, __file__, "--bare-subscriber", str(port), client_id, str(expect)],
                             stdout=subprocess.PIPE, text=True)
@@ -171,7 +236,8 @@ def drain_bare_process(port: int, client_id: str, n: int) -> Drain:
     return Drain(report["last"] - report["first"], report["cpu"])
 
 
-def drain_ingest_process(port: int, client_id: str, n: int, data_dir: Path, log: Path) -> tuple[Drain, Path]:
+def drain_ingest_process(port: int, client_id: str, n: int, data_dir: Path, log: Path,
+                         root: Path | None = None) -> tuple[Drain, Path]:
     """``python -m service.cli ingest``, as deployed: first commit → n-th record committed.
 
     Timed from the store file, read by this process (WAL readers never block the writer), so
@@ -179,7 +245,8 @@ def drain_ingest_process(port: int, client_id: str, n: int, data_dir: Path, log:
     """
     db = data_dir / "nongyun.sqlite3"
     SqliteStore(db).close()  # the store exists: its creation is not part of the drain
-    proc = common.spawn_ingest(port, data_dir, client_id, log=log)
+    proc = common.spawn_ingest(port, data_dir, client_id, log=log) if root is None else \
+        spawn_ingest_from(root, port, data_dir, client_id, log)
     try:
         cpu = common.ProcessCpu(proc.pid)
 
@@ -196,6 +263,15 @@ def drain_ingest_process(port: int, client_id: str, n: int, data_dir: Path, log:
         common.stop_process(proc)
     # the first batch is not in the interval: scale to n messages
     return Drain(seconds * n / (n - start), cpu_s * n / (n - start)), db
+
+
+def spawn_ingest_from(root: Path, port: int, data_dir: Path, client_id: str, log: Path) -> subprocess.Popen[bytes]:
+    """``common.spawn_ingest`` for another copy of the code (its own service/ and config/)."""
+    env = dict(os.environ, NONGYUN_MQTT_URL=f"mqtt://127.0.0.1:{port}", NONGYUN_DATA_DIR=str(data_dir),
+               NONGYUN_MQTT_CLIENT_ID=client_id, NONGYUN_MQTT_SHARED_GROUP="",
+               NONGYUN_CONFIG=str(root / "config"), PYTHONPATH=str(root))
+    out = open(log, "ab")  # noqa: SIM115 - the child keeps it
+    return subprocess.Popen([sys.executable, "-m", "service.cli", "ingest"], cwd=root, env=env, stdout=out, stderr=out)
 
 
 def mode_shared(messages: list[tuple[str, bytes]], values: int, runs: int, inflight: int,
@@ -369,6 +445,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--inflight", type=int, default=20, help="the broker's max_inflight_messages (Mosquitto: 20)")
     ap.add_argument("--json", type=Path, help="also write the medians here")
+    ap.add_argument("--trees", default="", help=(
+        "comma-separated copies of the checkout (each with service/ and config/): the drain mode drains "
+        "with each one's ingest in the same run (A/B of versions); '.' is this checkout"))
     args = ap.parse_args()
     modes = args.modes.split(",")
     ctx = context()
@@ -379,7 +458,10 @@ def main() -> None:
     print(f"{len(messages):,} telemetry messages, {size:.0f} bytes and {values / len(messages):.1f} values each "
           f"on average, QoS 1, MQTT 3.1.1; broker max_inflight_messages {args.inflight}", flush=True)
     results: dict[str, dict[str, float]] = {}
-    if "drain" in modes:
+    if "drain" in modes and args.trees:
+        trees = [ROOT if t == "." else Path(t).resolve() for t in args.trees.split(",")]
+        results["compare"] = mode_compare(messages, values, args.runs, args.inflight, trees)
+    elif "drain" in modes:
         results["drain"] = mode_drain(messages, values, args.runs, args.inflight)
     if "shared" in modes:
         results["shared"] = mode_shared(messages, values, args.runs, args.inflight)

@@ -8,6 +8,7 @@ cost the good ones. The device id comes from the topic only.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ import orjson
 from .catalogue import Catalogue
 from .records import Reading, Rejection, StatusChange, YieldRecord
 from .registry import Registry
-from .times import TimeFormatError, parse_ts
+from .times import MAX_EPOCH_MS, MIN_EPOCH_MS, TimeFormatError, parse_rfc3339, parse_ts
 from .units import jin_to_kg, mu_to_ha
 
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -57,17 +58,55 @@ class Decoded:
         return len(self.readings) + len(self.yields) + len(self.statuses)
 
 
+# A device id is 1–64 of ASCII letters, digits, "_" and "-". One compiled full match instead of a
+# per-character check: the topic is split once per message (bench/README.md, "What each change bought").
+_TOPIC = re.compile(r"nongyun/v1/([A-Za-z0-9_-]{1,64})/(telemetry|yield|status)")
+
+
 def split_topic(topic: str) -> tuple[str, str] | None:
     """``nongyun/v1/{device}/{kind}`` → (device, kind), or None when it is not a contract topic."""
-    if not topic.startswith(TOPIC_PREFIX):
-        return None
-    parts = topic[len(TOPIC_PREFIX):].split("/")
-    if len(parts) != 2 or parts[1] not in KINDS_FOR_TOPIC:
-        return None
-    device = parts[0]
-    if not 0 < len(device) <= 64 or not all(c.isascii() and (c.isalnum() or c in "_-") for c in device):
-        return None
-    return device, parts[1]
+    m = _TOPIC.fullmatch(topic)
+    return None if m is None else (m[1], m[2])
+
+
+# RFC 3339 as devices send it, in ASCII digits: (date and minute, seconds, fraction, offset). The
+# minute and offset decide everything that can be invalid (day of month, hour, offset range), so
+# ``_TimeCache`` parses each (minute, offset) once with ``parse_rfc3339`` and adds the seconds.
+_FAST_RFC3339 = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}):([0-5][0-9])(?:\.([0-9]{1,9}))?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+_CACHE_MAX = 4096  # distinct topics / minutes kept; past that the cache starts over (bounded memory)
+
+
+def parse_ts_cached(value: object, minutes: dict[tuple[str, str], int]) -> int:
+    """``times.parse_ts`` with the epoch ms of each (minute, offset) remembered in ``minutes``.
+
+    Same answers and errors as ``parse_ts`` (tests/test_payloads.py compares them on random input):
+    anything but integers and plain RFC 3339 goes to ``parse_ts`` itself, and so does a minute that
+    does not parse, for its exact error message.
+    """
+    if type(value) is int:
+        if MIN_EPOCH_MS <= value < MAX_EPOCH_MS:
+            return value
+        return parse_ts(value)
+    if type(value) is not str:
+        return parse_ts(value)
+    m = _FAST_RFC3339.fullmatch(value)
+    if m is None:
+        return parse_ts(value)
+    minute, sec, frac, offset = m.groups()
+    key = (minute, offset)
+    base = minutes.get(key)
+    if base is None:
+        try:
+            base = parse_rfc3339(f"{minute}:00{offset}")
+        except Exception:  # the same text with its own seconds fails too: let parse_ts say how
+            return parse_ts(value)
+        if len(minutes) >= _CACHE_MAX:
+            minutes.clear()
+        minutes[key] = base
+    ms = base + int(sec) * 1000
+    return ms + int((frac + "000")[:3]) if frac else ms
 
 
 def excerpt(payload: bytes) -> str:
@@ -76,51 +115,73 @@ def excerpt(payload: bytes) -> str:
 
 
 class PayloadDecoder:
-    """Holds the registry and catalogue; ``decode`` is called once per MQTT message."""
+    """Holds the registry and catalogue; ``decode`` is called once per MQTT message.
+
+    Per-message cost matters (it is most of the ingest writer's time, bench/README.md): topics
+    repeat (one per device), so their split is remembered; RFC 3339 minutes are parsed once; and a
+    readings object of in-range floats is taken as it is. Each shortcut answers exactly as the
+    general code does, which takes over at the first value it does not cover.
+    """
 
     def __init__(self, registry: Registry, catalogue: Catalogue) -> None:
         self.registry = registry
         self.catalogue = catalogue
         self._ranges = {m.id: (m.min, m.max) for m in catalogue.metrics.values()}
+        # metrics whose range is finite: a float inside it is finite, so one comparison checks both
+        self._float_ranges = {k: b for k, b in self._ranges.items() if math.isfinite(b[0]) and math.isfinite(b[1])}
+        self._topics: dict[str, tuple[str, str] | None] = {}
+        self._minutes: dict[tuple[str, str], int] = {}
+
+    def _split(self, topic: str) -> tuple[str, str] | None:
+        try:
+            return self._topics[topic]
+        except KeyError:
+            pass
+        parsed = split_topic(topic)
+        if len(self._topics) >= _CACHE_MAX:
+            self._topics.clear()
+        self._topics[topic] = parsed
+        return parsed
 
     def decode(self, topic: str, payload: bytes, received_ms: int, retained: bool = False) -> Decoded:
         """``retained``: the broker handed over a stored retained message on (re)subscribing. Its
         publish time is unknown, so a retained status is kept at time 0: it tells the state when
         nothing newer is known, and never makes a device look "seen now" after an ingest restart."""
         out = Decoded()
-        parsed = split_topic(topic)
-        device_id = parsed[0] if parsed else ""
-
-        def reject(reason: str, detail: str) -> Decoded:
-            out.rejections.append(Rejection(received_ms, topic, device_id, reason, detail, excerpt(payload)))
-            return out
-
+        parsed = self._split(topic)
         if parsed is None:
-            return reject("bad_topic", f"topic {topic[:200]!r} is not nongyun/v1/{{device}}/telemetry|yield|status")
-        _, kind = parsed
+            return _reject(out, received_ms, topic, "", payload, "bad_topic",
+                           f"topic {topic[:200]!r} is not nongyun/v1/{{device}}/telemetry|yield|status")
+        device_id, kind = parsed
         if len(payload) > MAX_PAYLOAD_BYTES:
-            return reject("payload_too_large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+            return _reject(out, received_ms, topic, device_id, payload, "payload_too_large",
+                           f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
         device = self.registry.find(device_id)
         if device is None:
-            return reject("unknown_device", f"device {device_id!r} is not registered")
+            return _reject(out, received_ms, topic, device_id, payload, "unknown_device",
+                           f"device {device_id!r} is not registered")
         if device.kind not in KINDS_FOR_TOPIC[kind]:
-            return reject("wrong_kind", f"a {device.kind} does not publish {kind}")
+            return _reject(out, received_ms, topic, device_id, payload, "wrong_kind",
+                           f"a {device.kind} does not publish {kind}")
         if kind == "status":
             text = payload.strip().decode("utf-8", errors="replace").strip('"').lower()
             if text not in ("online", "offline"):
-                return reject("bad_record", f"status must be online or offline, not {text[:40]!r}")
+                return _reject(out, received_ms, topic, device_id, payload, "bad_record",
+                               f"status must be online or offline, not {text[:40]!r}")
             out.statuses.append(StatusChange(device_id, 0 if retained else received_ms, text == "online",
                                              device.village))
             return out
         try:
             doc = orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
-            return reject("bad_json", str(exc)[:200])
-        records = doc if isinstance(doc, list) else [doc]
+            return _reject(out, received_ms, topic, device_id, payload, "bad_json", str(exc)[:200])
+        is_list = isinstance(doc, list)
+        records = doc if is_list else [doc]
         if not records:
-            return reject("bad_record", "empty array")
+            return _reject(out, received_ms, topic, device_id, payload, "bad_record", "empty array")
+        telemetry = kind == "telemetry"
+        village = device.village
         for index, record in enumerate(records):
-            where = f"record {index}: " if isinstance(doc, list) else ""
             try:
                 if not isinstance(record, dict):
                     raise Rejected("bad_record", f"a record is a JSON object, not {type(record).__name__}")
@@ -128,12 +189,13 @@ class PayloadDecoder:
                 if claimed is not None and claimed != device_id:
                     raise Rejected("device_mismatch", f"payload says device {str(claimed)[:64]!r}, topic {device_id!r}")
                 ts = self._ts(record, received_ms)
-                if kind == "telemetry":
-                    out.readings.append(Reading(device_id, device.village, ts, self._readings(record)))
+                if telemetry:
+                    out.readings.append(Reading(device_id, village, ts, self._readings(record)))
                 else:
-                    out.yields.append(self._yield(record, device_id, device.village, ts))
+                    out.yields.append(self._yield(record, device_id, village, ts))
             except Rejected as r:
-                rec_bytes = orjson.dumps(record)[:EXCERPT_BYTES] if isinstance(doc, list) else payload
+                where = f"record {index}: " if is_list else ""
+                rec_bytes = orjson.dumps(record)[:EXCERPT_BYTES] if is_list else payload
                 out.rejections.append(
                     Rejection(received_ms, topic, device_id, r.reason, where + r.detail, excerpt(rec_bytes))
                 )
@@ -148,7 +210,7 @@ class PayloadDecoder:
         if "ts" not in record:
             raise Rejected("bad_record", "missing ts", "ts")
         try:
-            ts = parse_ts(record["ts"])
+            ts = parse_ts_cached(record["ts"], self._minutes)
         except TimeFormatError as exc:
             raise Rejected("bad_timestamp", str(exc), "ts") from None
         if ts > received_ms + FUTURE_TOLERANCE_MS:
@@ -160,6 +222,19 @@ class PayloadDecoder:
 
     def _readings(self, record: dict[str, Any]) -> dict[str, float]:
         readings = record.get("readings")
+        if type(readings) is dict and readings:
+            # The common record: every value a float in its metric's (finite) range. Then the
+            # parsed object is the values as they are; anything else takes the general path below.
+            ranges = self._float_ranges
+            for metric, value in readings.items():
+                bounds = ranges.get(metric)
+                if bounds is None or type(value) is not float or not bounds[0] <= value <= bounds[1]:
+                    break
+            else:
+                return readings
+        return self._readings_checked(readings)
+
+    def _readings_checked(self, readings: object) -> dict[str, float]:
         if not isinstance(readings, dict) or not readings:
             raise Rejected("bad_record", "readings must be a non-empty object of metric: value")
         values: dict[str, float] = {}
@@ -187,6 +262,12 @@ class PayloadDecoder:
         if moisture is not None:
             moisture = _number("moisture_pct", moisture, 0.0, 100.0)
         return YieldRecord(device_id, village, ts, crop, area_ha, yield_kg, plot, moisture)
+
+
+def _reject(out: Decoded, received_ms: int, topic: str, device_id: str, payload: bytes, reason: str,
+            detail: str) -> Decoded:
+    out.rejections.append(Rejection(received_ms, topic, device_id, reason, detail, excerpt(payload)))
+    return out
 
 
 def _a_year_before(ms: int) -> int:

@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from ..errors import StoreRejected, StoreUnavailable
-from ..records import Batch, Rejection, YieldRecord
+from ..records import Batch, Reading, Rejection, YieldRecord
 from ..times import DAY_MS, local_year, utc_offset_ms, window_start
 from . import sqlite_alerts, sqlite_rollups
 from .base import (
@@ -91,6 +93,27 @@ UPSERT_READING = (
 )
 UPSERT_LATEST = (
     "INSERT INTO latest (device, metric, ts, village, value) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (device, metric) DO UPDATE SET ts = excluded.ts, village = excluded.village, "
+    "value = excluded.value WHERE excluded.ts >= latest.ts"
+)
+# The same two upserts over a batch as one JSON array of [device id, village, ts, {metric: value}]:
+# rows in the array's order (CROSS JOIN keeps the planner from reordering), so a point given twice
+# ends as its last copy and ``latest`` as the last of the newest, as row by row. Each reading's
+# fields are taken out once (MATERIALIZED), not once per value. "WHERE true" is SQLite's rule for
+# an upsert whose SELECT has a join.
+_JSON_ROWS = (
+    "WITH r AS MATERIALIZED (SELECT json_extract(value, '$[0]') AS device, json_extract(value, '$[1]') AS village, "
+    "json_extract(value, '$[2]') AS ts, json_extract(value, '$[3]') AS vals FROM json_each(?1)) "
+)
+_JSON_FROM = "FROM r CROSS JOIN json_each(r.vals) AS v CROSS JOIN metric_ids AS m ON m.name = v.key WHERE true "
+UPSERT_READINGS_JSON = (
+    _JSON_ROWS + "INSERT INTO readings (metric, ts, village, device, value) "
+    "SELECT m.id, r.ts, r.village, r.device, v.value " + _JSON_FROM +
+    "ON CONFLICT (metric, ts, village, device) DO UPDATE SET value = excluded.value"
+)
+UPSERT_LATEST_JSON = (
+    _JSON_ROWS + "INSERT INTO latest (device, metric, ts, village, value) "
+    "SELECT r.device, m.id, r.ts, r.village, v.value " + _JSON_FROM +
     "ON CONFLICT (device, metric) DO UPDATE SET ts = excluded.ts, village = excluded.village, "
     "value = excluded.value WHERE excluded.ts >= latest.ts"
 )
@@ -175,6 +198,7 @@ class SqliteStore:
         self._all: weakref.WeakSet[_Held] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self.bulk_readings = True  # False: row by row (tests compare the two ways)
         self._ids: dict[tuple[str, str], int] = {}
         self._writes = 0
         # Several processes opening a new file at once (compose starts two ingest workers) race for
@@ -298,27 +322,8 @@ class SqliteStore:
                              (KEEP_REJECTIONS,))
 
     def _write(self, conn: sqlite3.Connection, batch: Batch) -> None:
-        rows: list[tuple[int, int, int, int, float]] = []
-        newest: dict[tuple[int, int], tuple[int, int, float]] = {}
-        hours: set[int] = set()
-        for r in batch.readings:
-            device = self._id(conn, "device_ids", r.device)
-            village = int(r.village)
-            hours.add(r.ts - r.ts % sqlite_rollups.HOUR_MS)
-            for metric_name, value in r.values.items():
-                metric = self._id(conn, "metric_ids", metric_name)
-                rows.append((metric, r.ts, village, device, value))
-                key = (device, metric)
-                seen = newest.get(key)
-                if seen is None or r.ts >= seen[0]:
-                    newest[key] = (r.ts, village, value)
-        if rows:
-            conn.executemany(UPSERT_READING, rows)
-            conn.executemany(UPSERT_LATEST, [(d, m, ts, v, val) for (d, m), (ts, v, val) in newest.items()])
-            # Every hour of the batch × every metric of the batch: a superset of what was touched (a
-            # batch spans an hour or two), and recomputing an untouched window is harmless.
-            metrics = {m for _, m in newest}
-            conn.executemany(sqlite_rollups.MARK_DIRTY, [(m, h) for m in metrics for h in hours])
+        if batch.readings:
+            self._write_readings(conn, batch.readings)
         if batch.yields:
             conn.executemany(UPSERT_YIELD, [
                 (int(y.village), y.device, y.crop, y.plot, y.ts, y.area_ha, y.yield_kg, y.moisture_pct, y.source)
@@ -347,6 +352,60 @@ class SqliteStore:
             counts["rejected:" + j.reason] = counts.get("rejected:" + j.reason, 0) + 1
         conn.executemany(ADD_COUNTER, [(worker, k, v) for k, v in counts.items() if v])
         conn.execute(SET_COUNTER, (worker, "last_commit", int(time.time() * 1000)))
+
+    def _write_readings(self, conn: sqlite3.Connection, readings: list[Reading]) -> None:
+        """Readings as one JSON document and two statements, each one ``sqlite3_step``.
+
+        Why: ``executemany`` releases and re-takes the GIL around every row, and paho's network
+        thread always wants it back, so each of a batch's ~14,000 values waited for it; one step per
+        statement does the per-value work in SQLite with the GIL released, beside the network thread
+        (bench/README.md). Python touches each reading once, never each value. A document that will
+        not serialize, or a value SQLite refuses (NaN, infinity and None become JSON null), goes the
+        row-by-row way, which stores or refuses exactly as it always has.
+        """
+        hours: set[int] = set()
+        names: dict[str, float] = {}  # every metric of the batch, in order of first appearance (ids)
+        doc: list[tuple[int, int, int, dict[str, float]]] = []
+        device_id, hour_ms = self._id, sqlite_rollups.HOUR_MS
+        for r in readings:
+            doc.append((device_id(conn, "device_ids", r.device), int(r.village), r.ts, r.values))
+            hours.add(r.ts - r.ts % hour_ms)
+            names.update(r.values)
+        if not names:
+            return  # readings without values write nothing, as row by row
+        metric_ids = [self._id(conn, "metric_ids", name) for name in names]
+        text: bytes | None = None
+        if self.bulk_readings:
+            with suppress(TypeError):  # e.g. an integer beyond 64 bits: row by row says what happens
+                text = orjson.dumps(doc)
+        if text is not None:
+            try:
+                conn.execute(UPSERT_READINGS_JSON, (text,))
+            except sqlite3.IntegrityError:  # the statement is undone; the row-by-row way says what failed
+                text = None
+        if text is None:
+            self._write_readings_rows(conn, readings)
+        else:
+            conn.execute(UPSERT_LATEST_JSON, (text,))
+        # Every hour of the batch × every metric of the batch: a superset of what was touched (a
+        # batch spans an hour or two), and recomputing an untouched window is harmless.
+        conn.executemany(sqlite_rollups.MARK_DIRTY, [(m, h) for m in metric_ids for h in hours])
+
+    def _write_readings_rows(self, conn: sqlite3.Connection, readings: list[Reading]) -> None:
+        rows: list[tuple[int, int, int, int, float]] = []
+        newest: dict[tuple[int, int], tuple[int, int, float]] = {}
+        for r in readings:
+            device = self._id(conn, "device_ids", r.device)
+            village = int(r.village)
+            for metric_name, value in r.values.items():
+                metric = self._id(conn, "metric_ids", metric_name)
+                rows.append((metric, r.ts, village, device, value))
+                key = (device, metric)
+                seen = newest.get(key)
+                if seen is None or r.ts >= seen[0]:
+                    newest[key] = (r.ts, village, value)
+        conn.executemany(UPSERT_READING, rows)
+        conn.executemany(UPSERT_LATEST, [(d, m, ts, v, val) for (d, m), (ts, v, val) in newest.items()])
 
     # -- queries -------------------------------------------------------------------------------
 
