@@ -330,8 +330,32 @@ def user_list() -> None:
 @click.argument("username")
 def user_disable(username: str) -> None:
     """Disable an account: its sessions end and its API tokens stop working at once."""
-    account = _accounts().store.set_disabled(username, True)
+    account = _accounts().set_disabled(username, True)
     click.echo(f"disabled {account.username}")
+
+
+@user.command("enable")
+@click.argument("username")
+def user_enable(username: str) -> None:
+    """Enable a disabled account: it may log in again (its old sessions stay ended)."""
+    account = _accounts().set_disabled(username, False)
+    click.echo(f"enabled {account.username}")
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True,
+              help="read the new password from the first line of stdin (for scripts) instead of asking twice")
+def user_passwd(username: str, password_stdin: bool) -> None:
+    """Set a new password (10+ characters); the account's sessions end, its API tokens stay."""
+    accounts = _accounts()
+    accounts.get(username)  # an unknown name fails before anyone types a password
+    if password_stdin:
+        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    account = accounts.set_password(username, password)
+    click.echo(f"changed the password of {account.username}; its sessions have ended")
 
 
 @main.group()

@@ -54,6 +54,8 @@ SETTINGS: tuple[Setting, ...] = (
             "key that signs session cookies; empty: generated once into `{data_dir}/secret_key`"),
     Setting("web.cookie_secure", "NONGYUN_COOKIE_SECURE", True,
             "send the session cookie over HTTPS only (browsers allow it on http://127.0.0.1 too)"),
+    Setting("web.proxy_hops", "NONGYUN_PROXY_HOPS", 0,
+            "reverse proxies in front of the web app; > 0 trusts that many X-Forwarded-For/-Proto entries"),
     Setting("time.tz", "NONGYUN_TZ", "Asia/Shanghai", "time zone of calendar days and years"),
     Setting("log.level", "NONGYUN_LOG_LEVEL", "INFO", "log level: DEBUG, INFO, WARNING or ERROR"),
 )
@@ -82,6 +84,7 @@ class _Validated(BaseModel):
     web_auth: Literal["required", "off"]
     web_secret_key: str
     web_cookie_secure: bool
+    web_proxy_hops: int = Field(ge=0, le=10)
     time_tz: str
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 

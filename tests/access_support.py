@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.auth import Accounts, open_accounts, visible
+from service.auth import Accounts, SqliteAccounts, open_accounts, visible
+from service.auth.passwords import Passwords
 from service.context import Context, build
 from service.records import Batch, Reading, Rejection, YieldRecord
-from service.settings import load
+from service.settings import Settings, load
 from service.store.base import Alert
 from service.store.sqlite import SqliteStore
 from service.times import local_year, now_ms, year_bounds
@@ -43,6 +45,13 @@ CALLERS: dict[str, tuple[str, str] | None] = {
     "township_editor": ("editor", ZX),
     "district_admin": ("admin", DISTRICT),
 }
+
+
+def cheap(on: Settings) -> Accounts:
+    """The same account rules with a cheap (still Argon2id) hasher, so many logins stay fast; the
+    app upgrades such a hash to its own parameters at the next login."""
+    return Accounts(SqliteAccounts.in_dir(on.data_dir), build(on).tree,
+                    Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)))
 
 
 @dataclass

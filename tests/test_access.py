@@ -108,6 +108,7 @@ CASES = [
     Case("export: district csv", "GET", f"/export/yields.csv?region={DISTRICT}", (302, 200, 200, 200, 200)),
     Case("export: other township", "GET", f"/export/yields.csv?region={YML}", (302, 403, 403, 403, 200)),
     Case("accounts page", "GET", "/admin/users", (302, 403, 403, 403, 200)),
+    Case("own password page", "GET", "/account/password", (302, 200, 200, 200, 200)),
 ]
 
 

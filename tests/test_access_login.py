@@ -8,13 +8,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from click.testing import CliRunner
 from flask import Flask
 
-from service.auth import Accounts, LoginFailed, LoginThrottled, SqliteAccounts, open_accounts
+from service.auth import LoginFailed, LoginThrottled, SqliteAccounts, open_accounts
 from service.auth.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, ensure_demo_accounts
-from service.auth.passwords import Passwords
 from service.auth.ratelimit import PER_CLIENT, PER_USER, WINDOW_MS
 from service.cli import main
 from service.context import build
@@ -22,16 +20,9 @@ from service.settings import Settings, load
 from service.store.sqlite import SqliteStore
 from service.times import DAY_MS, format_local, now_ms
 from service.web import create_app
-from tests.access_support import PASSWORD, V_DMT, V_QYM, ZX, csrf_of, login, page_csrf
+from tests.access_support import PASSWORD, V_DMT, V_QYM, ZX, cheap, csrf_of, login, page_csrf
 from tests.brokers import free_port
 from tests.conftest import CONFIG
-
-
-def cheap(on: Settings) -> Accounts:
-    """The same account rules with a cheap (still Argon2id) hasher, so many logins stay fast; the
-    app upgrades such a hash to its own parameters at the next login."""
-    return Accounts(SqliteAccounts.in_dir(on.data_dir), build(on).tree,
-                    Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)))
 
 
 @pytest.fixture

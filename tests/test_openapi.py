@@ -1,10 +1,12 @@
-"""The OpenAPI document is valid, covers exactly the registered routes, and describes real answers."""
+"""The OpenAPI document is valid, covers exactly the registered routes, describes real answers, and
+declares the login every operation but its own needs."""
 
 # ruff: noqa: F811  (pytest fixtures imported from tests/test_api_support.py are parameters here)
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +15,12 @@ from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
+from service.context import build
+from service.settings import Settings
 from service.store.base import Alert
 from service.store.sqlite import SqliteStore
 from service.times import format_local, now_ms
+from service.web import create_app
 from tests.test_api_support import TZ, api_ctx, api_settings, app, client, crop_yield, reading, seed, store  # noqa: F401 (fixtures)
 
 
@@ -114,3 +119,32 @@ def test_error_answers_match_the_error_schema(client: FlaskClient, doc: dict[str
     for url in ("/api/v1/yields?year=1", "/api/v1/regions/211204999", "/api/v1/nowhere"):
         assert list(validator.iter_errors(client.get(url).get_json())) == []
     assert list(validator.iter_errors(client.put("/api/v1/health").get_json())) == []
+
+
+def test_security_schemes_and_which_operations_need_them(doc: dict[str, Any]) -> None:
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["bearerToken"] == {**schemes["bearerToken"], "type": "http", "scheme": "bearer"}
+    assert "nyt_" in schemes["bearerToken"]["bearerFormat"]
+    assert schemes["sessionCookie"] == {**schemes["sessionCookie"], "type": "apiKey", "in": "cookie",
+                                        "name": "nongyun_session"}
+    assert doc["security"] == [{"bearerToken": []}, {"sessionCookie": []}]
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            if path == "/api/v1/openapi.json":
+                assert op["security"] == [] and "401" not in op["responses"]  # public
+            else:
+                assert op["security"] == doc["security"], (path, method)
+                assert op["responses"]["401"]["content"]["application/json"]["schema"]["$ref"].endswith(
+                    "/ErrorAnswer"), (path, method)
+
+
+def test_the_document_secures_exactly_what_the_app_refuses_without_a_login(
+        doc: dict[str, Any], api_settings: Settings, tmp_path: Path) -> None:
+    """Auth on: each operation the document secures answers an anonymous call 401; the public one 200."""
+    settings = api_settings.with_overrides(web_auth="required", store_data_dir=tmp_path / "data")
+    secured = create_app(build(settings), SqliteStore(tmp_path / "s.sqlite3")).test_client()
+    for path, ops in doc["paths"].items():
+        url = path.replace("{code}", "211204").replace("{device_id}", "qh-st-101200-1").replace("{alert_id}", "1")
+        for method, op in ops.items():
+            status = secured.open(url, method=method.upper(), json={} if method == "post" else None).status_code
+            assert status == (401 if op["security"] else 200), (method, url, status)

@@ -2,6 +2,9 @@
 
 The app is the real one (``create_app``) on a real SQLite store seeded with a little of everything
 (readings, yields, statuses, a rejection), called through its WSGI interface: no server, no network.
+Access control is on, as deployed: every generated request carries the bearer token of a district
+admin (the document's ``bearerToken`` scheme), so every operation is reached with nothing cut away,
+and ``ignored_auth`` checks that each operation the document secures refuses a request without it.
 Schemathesis builds requests from the document, valid and invalid, and checks each response's status
 code, content type, headers and body against it.
 """
@@ -9,6 +12,7 @@ code, content type, headers and body against it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -18,12 +22,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import (
     content_type_conformance,
+    ignored_auth,
     not_a_server_error,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
+from service.auth import open_accounts
 from service.context import Context
 from service.records import Batch, Reading, Rejection, StatusChange, YieldRecord
 from service.store.sqlite import SqliteStore
@@ -32,7 +38,7 @@ from service.web import create_app
 from tests.test_api_support import api_ctx, api_settings  # noqa: F401 (session fixtures)
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+          response_schema_conformance, ignored_auth]
 
 
 def _seed(store: SqliteStore) -> None:
@@ -57,19 +63,53 @@ def _seed(store: SqliteStore) -> None:
     store.write(Batch(readings, yields, statuses, rejections, messages=len(readings) + 4, worker="seed"))
 
 
+@dataclass(frozen=True)
+class Secured:
+    app: Flask
+    token: str  # a district admin's: sees and may do everything
+
+
 @pytest.fixture(scope="module")
-def web_app(api_ctx: Context, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:  # noqa: F811
-    store = SqliteStore(tmp_path_factory.mktemp("schemathesis") / "nongyun.sqlite3")
+def web_app(api_ctx: Context, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:  # noqa: F811
+    folder = tmp_path_factory.mktemp("schemathesis")
+    settings = api_ctx.settings.with_overrides(web_auth="required", store_data_dir=folder / "data")
+    ctx = replace(api_ctx, settings=settings)
+    accounts = open_accounts(settings.data_dir, ctx.tree)
+    accounts.add("fuzz-admin", "schemathesis-admin", "admin", ctx.tree.district.code, now_ms())
+    token = accounts.create_token("fuzz-admin", "schemathesis", now_ms(), days=1).text
+    store = SqliteStore(folder / "nongyun.sqlite3")
     _seed(store)
-    yield create_app(api_ctx, store, broker_probe=lambda: {"reachable": False, "error": "no broker in this test"})
+    app = create_app(ctx, store, broker_probe=lambda: {"reachable": False, "error": "no broker in this test"})
+    yield Secured(app, token)
     store.close()
 
 
+def test_the_fuzzed_app_refuses_anonymous_calls_and_answers_the_token(web_app: Secured) -> None:
+    """The precondition of everything below: auth is on, and the token opens every operation."""
+    client = web_app.app.test_client()
+    assert client.get("/api/v1/health").status_code == 401
+    assert client.get("/api/v1/openapi.json").status_code == 200
+    answer = client.get("/api/v1/health", headers={"Authorization": f"Bearer {web_app.token}"})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+
+
 @pytest.fixture(scope="module")
-def api_schema(web_app: Flask, api_ctx: Context) -> Any:  # noqa: F811
+def api_schema(web_app: Secured, api_ctx: Context) -> Any:  # noqa: F811
     """The document as the app serves it, with hooks that swap in real codes and ids half of the time:
     the document cannot list them (they come from config), and random strings only ever reach 404."""
-    loaded = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", web_app)
+    loaded = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", web_app.app)
+    token = web_app.token
+
+    @loaded.auth()
+    class DistrictAdmin:
+        """Every case calls as the district admin; ``ignored_auth`` still tries each without it."""
+
+        def get(self, case: Any, ctx: Any) -> str:
+            return token
+
+        def set(self, case: Any, data: str, ctx: Any) -> None:
+            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
     regions = [r.code for r in api_ctx.tree]
     villages = [r.code for r in api_ctx.tree if r.level == "village"]
     devices = [d.id for d in api_ctx.registry]

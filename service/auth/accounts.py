@@ -1,4 +1,4 @@
-"""Staff accounts as the CLI and the web app use them: create, log in, disable, API tokens.
+"""Staff accounts as the CLI and the web app use them: create, log in, disable, enable, passwords, API tokens.
 
 Every rule lives here (name and password rules, scopes that exist in the region tree, the
 login throttle, token format and expiry), so ``nongyun user add`` and the admin page cannot
@@ -91,6 +91,27 @@ class Accounts:
         if self.passwords.needs_rehash(stored):
             self.store.set_password_hash(username, self.passwords.hash(password))
         return account
+
+    def set_disabled(self, username: str, disabled: bool) -> Account:
+        """Disable (sessions and tokens stop at once) or enable again (it may log in; old sessions stay ended)."""
+        return self.store.set_disabled(username, disabled)
+
+    def set_password(self, username: str, password: str) -> Account:
+        """A new password (same rules as ``add``). Every session of the account ends, since whoever
+        held the old password may hold one of them too; API tokens are credentials of their own and
+        stay (revoke them with ``nongyun token revoke``)."""
+        self.get(username)  # NotFound before the password rules, so a typo in the name says so
+        try:
+            check_strength(password)
+        except ValueError as exc:
+            raise BadInput(f"password: {exc}", "password") from None
+        return self.store.set_password_hash(username, self.passwords.hash(password), end_sessions=True)
+
+    def change_password(self, username: str, current: str, new: str, client: str, now: int) -> Account:
+        """A logged-in user's own change: the current password is checked like a login (throttled and
+        counted, so a borrowed session is no way to guess it), then ``set_password``."""
+        self.login(username, current, client, now)
+        return self.set_password(username, new)
 
     def session_account(self, user_id: int, epoch: int) -> Account | None:
         """The account behind a session cookie while it is still valid (not disabled since)."""

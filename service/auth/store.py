@@ -62,7 +62,7 @@ class AccountStore(Protocol):
     def user_by_id(self, user_id: int) -> Account | None: ...
     def users(self) -> list[Account]: ...
     def set_disabled(self, username: str, disabled: bool) -> Account: ...
-    def set_password_hash(self, username: str, password_hash: str) -> None: ...
+    def set_password_hash(self, username: str, password_hash: str, end_sessions: bool = False) -> Account: ...
     def add_token(self, token_id: str, user_id: int, name: str, secret_sha256: str, now: int,
                   expires_ms: int) -> TokenInfo: ...
     def token(self, token_id: str) -> tuple[TokenInfo, str] | None: ...
@@ -149,16 +149,24 @@ class SqliteAccounts:
 
     def set_disabled(self, username: str, disabled: bool) -> Account:
         with self._tx() as conn:
-            cur = conn.execute("UPDATE users SET disabled = ?, epoch = epoch + 1 WHERE username = ?",
-                               (int(disabled), username))
+            # the epoch moves only with the state: enabling an active account leaves its sessions alone
+            cur = conn.execute("UPDATE users SET epoch = epoch + (disabled != ?), disabled = ? WHERE username = ?",
+                               (int(disabled), int(disabled), username))
             if cur.rowcount == 0:
                 raise NotFound(f"no account {username!r}")
             row = conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE username = ?", (username,)).fetchone()
         return _account(row)
 
-    def set_password_hash(self, username: str, password_hash: str) -> None:
+    def set_password_hash(self, username: str, password_hash: str, end_sessions: bool = False) -> Account:
+        """``end_sessions`` bumps the epoch (a new password); a rehash at login keeps it."""
+        bump = ", epoch = epoch + 1" if end_sessions else ""
         with self._tx() as conn:
-            conn.execute("UPDATE users SET password_hash = ? WHERE username = ?", (password_hash, username))
+            cur = conn.execute(f"UPDATE users SET password_hash = ?{bump} WHERE username = ?",
+                               (password_hash, username))
+            if cur.rowcount == 0:
+                raise NotFound(f"no account {username!r}")
+            row = conn.execute(f"SELECT {USER_COLUMNS} FROM users WHERE username = ?", (username,)).fetchone()
+        return _account(row)
 
     # -- API tokens -----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import logging
 
 from flask import Blueprint, Flask
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..context import Context, build
 from ..settings import Settings, load
@@ -55,6 +56,12 @@ def create_app(ctx: Context, store: Store, *, broker_probe: BrokerProbe | None =
     pages = _pages_blueprint()
     if pages is not None:
         app.register_blueprint(pages)
+    hops = ctx.settings.values.web_proxy_hops
+    if hops > 0:
+        # Behind N proxies the peer is the nearest proxy: take the client address (login throttle)
+        # and the scheme (https: secure cookies, CSRF's referrer check) from the last N forwarded
+        # entries, which those proxies wrote; entries further left are the client's own claims.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     return app
 
 

@@ -39,6 +39,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from ..auth import Accounts, LoginFailed, LoginThrottled, Principal, Role, Scoped, narrow, open_accounts
 from ..auth.accounts import principal as principal_of
 from ..auth.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+from ..auth.passwords import MAX_LENGTH, MIN_LENGTH
 from ..context import Context
 from ..errors import BadInput, Forbidden
 from ..settings import Settings
@@ -54,6 +55,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC = frozenset({"auth.login", "auth.logout", "pages.static", "pages.echarts", "api_v1.openapi_get", "static",
                     "metrics.metrics"})  # scraped by Prometheus: totals only, no regional data
 SECRET_FILE = "secret_key"
+SESSION_COOKIE = "nongyun_session"
 
 csrf = CSRFProtect()
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -78,6 +80,17 @@ TEXT: dict[str, tuple[str, str]] = {
     "disable": ("停用", "Disable"),
     "add_user": ("新建账号", "New account"),
     "create": ("创建", "Create"),
+    "enable": ("启用", "Enable"),
+    "password_title": ("修改密码", "Change password"),
+    "current": ("当前密码", "Current password"),
+    "new": ("新密码（至少 10 个字符）", "New password (10 characters or more)"),
+    "confirm": ("再次输入新密码", "New password again"),
+    "change": ("修改", "Change"),
+    "mismatch": ("两次输入的新密码不一致", "The two new passwords differ"),
+    "wrong_current": ("当前密码错误", "The current password is wrong"),
+    "too_short": ("新密码需要 {n} 到 {m} 个字符", "A new password has {n} to {m} characters"),
+    "changed": ("密码已修改；其他设备上的登录已退出", "Password changed; your other sessions have ended"),
+    "back": ("返回", "Back"),
 }
 
 
@@ -121,7 +134,7 @@ def init_app(app: Flask, ctx: Context) -> None:
     required = settings.values.web_auth == "required"
     app.secret_key = secret_key(settings)
     app.config.update(
-        SESSION_COOKIE_NAME="nongyun_session",
+        SESSION_COOKIE_NAME=SESSION_COOKIE,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.values.web_cookie_secure,
@@ -328,5 +341,71 @@ def users_disable(username: str) -> BaseResponse:
     found = st.accounts.store.user(username)
     if found is None or not found[0].scope.startswith(who.scope):
         abort(404)
-    st.accounts.store.set_disabled(username, True)
+    st.accounts.set_disabled(username, True)
     return redirect(url_for("auth.users"))
+
+
+@bp.post("/admin/users/<username>/enable")
+def users_enable(username: str) -> BaseResponse:
+    who = require_page("admin")
+    st = auth_state()
+    found = st.accounts.store.user(username)
+    if found is None or not found[0].scope.startswith(who.scope):
+        abort(404)
+    st.accounts.set_disabled(username, False)
+    return redirect(url_for("auth.users"))
+
+
+# -- one's own password -----------------------------------------------------------------------
+
+
+def _password_page(status: int = 200, error: str = "", done: bool = False, **headers: str) -> Response:
+    lang = _lang()
+    t = {k: v[lang] for k, v in TEXT.items()}
+    who = g.get("principal")
+    html = render_template("auth/password.html", t=t, lang="en" if lang else "zh", error=error, done=done,
+                           username=who.username if isinstance(who, Principal) else "",
+                           min_length=MIN_LENGTH, max_length=MAX_LENGTH)
+    resp = Response(html, status=status, mimetype="text/html")
+    for name, value in headers.items():
+        resp.headers[name.replace("_", "-")] = value
+    return resp
+
+
+def _own_account() -> Principal:
+    """The logged-in caller; 404 when there is no account to change (``web.auth = off``)."""
+    who = principal()
+    if who.via == "open" or not who.username:
+        abort(404)
+    return who
+
+
+@bp.get("/account/password")
+def password() -> Response:
+    _own_account()
+    return _password_page(done=request.args.get("done") == "1")
+
+
+@bp.post("/account/password")
+def password_change() -> BaseResponse:
+    """CSRF is checked in ``_authenticate`` (a cookie-borne POST). The current password is checked
+    like a login; afterwards this session carries the new epoch, and every other one has ended."""
+    who = _own_account()
+    st = auth_state()
+    lang = _lang()
+    current = request.form.get("current", "")
+    new = request.form.get("new", "")
+    if new != request.form.get("confirm", ""):
+        return _password_page(400, TEXT["mismatch"][lang])
+    if not MIN_LENGTH <= len(new) <= MAX_LENGTH:
+        return _password_page(400, TEXT["too_short"][lang].format(n=MIN_LENGTH, m=MAX_LENGTH))
+    try:
+        account = st.accounts.change_password(who.username, current, new, request.remote_addr or "?", now_ms())
+    except LoginThrottled as exc:
+        return _password_page(429, TEXT["throttled"][lang].format(s=exc.retry_after_s),
+                              Retry_After=str(exc.retry_after_s))
+    except LoginFailed:
+        return _password_page(400, TEXT["wrong_current"][lang])
+    if who.via == "session":
+        session["epoch"] = account.epoch
+    return redirect(url_for("auth.password", done=1))

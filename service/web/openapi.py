@@ -3,14 +3,15 @@
 Each view is registered through ``Routes.add`` with its parameter, body and answer models; the
 document is built from that table, so an endpoint cannot exist undocumented (tests/test_openapi.py
 also compares the table with Flask's URL map). Config-dependent enums (metric, crop) are filled
-in from the catalogue of the running app.
+in from the catalogue of the running app. Which operations need a login follows ``auth.PUBLIC``,
+the same set the request guard uses, so the document cannot promise an open door the app keeps shut.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from flask import Blueprint
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from ..catalogue import Catalogue
+from .auth import PUBLIC, SESSION_COOKIE
 from .errors import CODES
 from .schemas import ErrorAnswer
 
@@ -37,6 +39,7 @@ class Route:
     errors: tuple[int, ...] = (400,)
     path_params: dict[str, str] = field(default_factory=dict)  # name → description
     description: str = ""
+    endpoint: str = ""  # Flask endpoint name, filled in by Routes.add
 
     @property
     def path(self) -> str:
@@ -54,7 +57,7 @@ class Routes:
     def add(self, route: Route) -> Callable[[F], F]:
         def decorate(view: F) -> F:
             self.bp.add_url_rule(route.rule, view_func=view, methods=[route.method])
-            self.table.append(route)
+            self.table.append(replace(route, endpoint=f"{self.bp.name}.{view.__name__}"))
             return view
 
         return decorate
@@ -109,7 +112,34 @@ def _error_responses(codes: tuple[int, ...]) -> dict[str, Any]:
             for c in (*codes, 500)}
 
 
-def document(routes: list[Route], catalogue: Catalogue, prefix: str, title: str, version: str) -> dict[str, Any]:
+# Either one is enough: scripts send a token, the dashboards ride on the login cookie.
+SECURITY: list[dict[str, list[str]]] = [{"bearerToken": []}, {"sessionCookie": []}]
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearerToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "nyt_{16 hex}_{43 base64url}",
+        "description": "An API token from `nongyun token create NAME`: `Authorization: Bearer nyt_...`. "
+                       "It acts as its account (role and scope); no CSRF token is needed.",
+    },
+    "sessionCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": SESSION_COOKIE,
+        "description": "The signed session cookie set by the login page (`/login`). Requests that change "
+                       "something (POST) must also send the page's CSRF token as `X-CSRFToken`.",
+    },
+}
+
+
+def _operation_id(r: Route) -> str:
+    return f"{r.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', r.path.lower()).strip('_')}"
+
+
+def document(routes: list[Route], catalogue: Catalogue, prefix: str, title: str, version: str,
+             public: Collection[str] = PUBLIC) -> dict[str, Any]:
+    """``public``: endpoints reachable without a login; every other operation declares ``SECURITY``
+    and a 401 answer."""
     modes: dict[type[BaseModel], JsonSchemaMode] = {ErrorAnswer: "serialization"}
     for r in routes:
         modes[r.answer] = "serialization"  # answers are documented as dumped, bodies as validated
@@ -122,16 +152,19 @@ def document(routes: list[Route], catalogue: Catalogue, prefix: str, title: str,
     for r in routes:
         params = _parameters(r, schemas)
         _fill_enums(params, catalogue)
+        secured = r.endpoint not in public
+        errors = r.errors if not secured or 401 in r.errors else (*r.errors, 401)
         op: dict[str, Any] = {
-            "operationId": f"{r.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', r.path.lower()).strip('_')}",
+            "operationId": _operation_id(r),
             "summary": r.summary,
+            "security": SECURITY if secured else [],  # [] overrides the document's default: no login
             "parameters": params,
             "responses": {
                 str(r.status): {
                     "description": r.summary,
                     "content": {"application/json": {"schema": {"$ref": REF.format(model=r.answer.__name__)}}},
                 },
-                **_error_responses(r.errors),
+                **_error_responses(errors),
             },
         }
         if r.description:
@@ -151,6 +184,7 @@ def document(routes: list[Route], catalogue: Catalogue, prefix: str, title: str,
                            "in the configured zone. Every error answers {\"error\": {\"code\", \"message\", "
                            "\"field\"?}}.",
         },
+        "security": SECURITY,
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
     }

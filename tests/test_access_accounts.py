@@ -1,0 +1,265 @@
+"""Keeping accounts alive: enabling a disabled account again, new passwords (the ``nongyun user``
+commands, one's own form, the admin page), and the client address behind a reverse proxy
+(``web.proxy_hops``) that the failed-login throttle counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from service.auth import LoginFailed
+from service.auth.ratelimit import PER_CLIENT, PER_USER, WINDOW_MS
+from service.cli import main
+from service.context import build
+from service.settings import Settings, load
+from service.store.sqlite import SqliteStore
+from service.times import now_ms
+from service.web import create_app
+from tests.access_support import PASSWORD, ZX, cheap, login, page_csrf
+from tests.brokers import free_port
+from tests.conftest import CONFIG
+
+NEW = "a brand new passphrase"
+
+
+def _settings(tmp_path: Path, **overrides: object) -> Settings:
+    return load(CONFIG, env={}, overrides={"store.data_dir": str(tmp_path / "data"), "web.auth": "required",
+                                           "mqtt.url": f"mqtt://127.0.0.1:{free_port()}", **overrides})
+
+
+@pytest.fixture
+def on(tmp_path: Path) -> Settings:
+    return _settings(tmp_path)
+
+
+def _app(on: Settings, tmp_path: Path) -> Flask:
+    accounts = cheap(on)
+    accounts.add("clerk", PASSWORD, "viewer", ZX, now_ms())
+    accounts.add("admin", PASSWORD, "admin", "211204", now_ms())
+    accounts.add("zx-admin", PASSWORD, "admin", ZX, now_ms())
+    return create_app(build(on), SqliteStore(tmp_path / "store.sqlite3"))
+
+
+@pytest.fixture
+def app(on: Settings, tmp_path: Path) -> Flask:
+    return _app(on, tmp_path)
+
+
+def _change(client: FlaskClient, current: str, new: str, confirm: str | None = None,
+            token: str | None = None) -> TestResponse:
+    return client.post("/account/password", data={
+        "current": current, "new": new, "confirm": new if confirm is None else confirm,
+        "csrf_token": token if token is not None else page_csrf(client, "/account/password")})
+
+
+def _logged_in(client: FlaskClient) -> bool:
+    return client.get("/api/v1/regions").status_code == 200
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def test_user_enable_and_passwd_commands(tmp_path: Path, on: Settings) -> None:
+    env = {"NONGYUN_CONFIG": str(CONFIG), "NONGYUN_DATA_DIR": str(on.data_dir)}
+    run = CliRunner()
+    accounts = cheap(on)
+    accounts.add("wang", PASSWORD, "editor", ZX, now_ms())
+    assert run.invoke(main, ["user", "disable", "wang"], env=env).exit_code == 0
+    with pytest.raises(LoginFailed):
+        accounts.login("wang", PASSWORD, "10.0.0.1", now_ms())
+    enabled = run.invoke(main, ["user", "enable", "wang"], env=env)
+    assert enabled.exit_code == 0, enabled.output
+    assert "active" in run.invoke(main, ["user", "list"], env=env).output
+    assert accounts.login("wang", PASSWORD, "10.0.0.1", now_ms()).username == "wang"
+    assert run.invoke(main, ["user", "enable", "nobody"], env=env).exit_code == 1
+
+    # prompted twice with hidden input; a mismatch asks again, and nothing is echoed back
+    typed = run.invoke(main, ["user", "passwd", "wang"], env=env, input=f"{NEW}\nsomething else\n{NEW}\n{NEW}\n")
+    assert typed.exit_code == 0, typed.output
+    assert NEW not in typed.output and "do not match" in typed.output.lower()
+    with pytest.raises(LoginFailed):
+        accounts.login("wang", PASSWORD, "10.0.0.1", now_ms())
+    assert accounts.login("wang", NEW, "10.0.0.1", now_ms()).username == "wang"
+
+    # --password-stdin for scripts: the first line, without its line ending
+    scripted = run.invoke(main, ["user", "passwd", "wang", "--password-stdin"], env=env, input=f"{PASSWORD}\r\n")
+    assert scripted.exit_code == 0, scripted.output
+    assert accounts.login("wang", PASSWORD, "10.0.0.1", now_ms()).username == "wang"
+    short = run.invoke(main, ["user", "passwd", "wang", "--password-stdin"], env=env, input="short\n")
+    assert short.exit_code == 1 and "password" in short.output
+    assert accounts.login("wang", PASSWORD, "10.0.0.1", now_ms()).username == "wang"  # unchanged
+    nobody = run.invoke(main, ["user", "passwd", "nobody"], env=env, input=f"{NEW}\n{NEW}\n")
+    assert nobody.exit_code == 1 and "nobody" in nobody.output and "New password" not in nobody.output
+
+
+def test_a_new_password_from_the_command_ends_the_accounts_sessions_but_not_its_tokens(app: Flask,
+                                                                                        on: Settings) -> None:
+    accounts = app.extensions["nongyun_auth"].accounts
+    client = app.test_client()
+    login(client, "clerk")
+    token = accounts.create_token("clerk", "script", now_ms()).text
+    env = {"NONGYUN_CONFIG": str(CONFIG), "NONGYUN_DATA_DIR": str(on.data_dir)}
+    assert CliRunner().invoke(main, ["user", "passwd", "clerk", "--password-stdin"], env=env,
+                              input=NEW).exit_code == 0
+    assert not _logged_in(client)
+    assert app.test_client().get("/api/v1/regions", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def cheap_login_fails(app: Flask, password: str) -> bool:
+    """Whether ``clerk`` refuses ``password``, checked on the store directly (past the throttle)."""
+    found = app.extensions["nongyun_auth"].accounts.store.user("clerk")
+    assert found is not None
+    return not app.extensions["nongyun_auth"].accounts.passwords.verify(found[1], password)
+
+
+# -- one's own password -----------------------------------------------------------------------
+
+
+def test_a_logged_in_user_changes_their_password_and_other_sessions_end(app: Flask) -> None:
+    here, elsewhere = app.test_client(), app.test_client()
+    login(here, "clerk")
+    login(elsewhere, "clerk")
+    form = here.get("/account/password")
+    assert form.status_code == 200
+    page = form.get_data(as_text=True)
+    assert 'name="current"' in page and 'minlength="10"' in page and 'type="password"' in page
+    done = _change(here, PASSWORD, NEW)
+    assert done.status_code == 302 and done.location.startswith("/account/password")
+    assert 'id="password-done"' in here.get(done.location).get_data(as_text=True)
+    assert _logged_in(here)  # this session carries on
+    assert not _logged_in(elsewhere)  # a session opened with the old password has ended
+    assert login(app.test_client(), "clerk").status_code == 401
+    assert login(app.test_client(), "clerk", NEW).status_code == 302
+
+
+def test_the_password_form_checks_csrf_the_current_password_the_length_and_the_repeat(app: Flask) -> None:
+    client = app.test_client()
+    login(client, "clerk")
+    no_csrf = client.post("/account/password", data={"current": PASSWORD, "new": NEW, "confirm": NEW})
+    assert no_csrf.status_code == 400 and b"CSRF" in no_csrf.data
+    forged = _change(client, PASSWORD, NEW, token="forged")
+    assert forged.status_code == 400
+    wrong = _change(client, "not my password", NEW)
+    assert wrong.status_code == 400 and 'id="password-error"' in wrong.get_data(as_text=True)
+    assert _change(client, PASSWORD, NEW, confirm=NEW + "!").status_code == 400
+    assert _change(client, PASSWORD, "short").status_code == 400
+    assert _change(client, PASSWORD, "x" * 300).status_code == 400
+    assert _logged_in(client)
+    assert login(app.test_client(), "clerk").status_code == 302  # the old password still stands
+
+
+def test_guessing_the_current_password_through_a_borrowed_session_is_throttled(app: Flask) -> None:
+    client = app.test_client()
+    login(client, "clerk")
+    for _ in range(PER_USER):
+        assert _change(client, "guess guess guess", NEW).status_code == 400
+    locked = _change(client, PASSWORD, NEW)  # the right one, too late
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    assert _logged_in(client)  # the session itself stays
+    assert login(app.test_client(), "clerk", NEW).status_code == 429  # locked, and NEW was never set
+    assert cheap_login_fails(app, NEW)
+
+
+def test_the_password_form_needs_a_login_and_an_account(app: Flask, settings: Settings, tmp_path: Path) -> None:
+    anonymous = app.test_client().get("/account/password")
+    assert anonymous.status_code == 302 and anonymous.location.startswith("/login")
+    anon = app.test_client()  # a cookie-less form post: refused by the CSRF check before anything else
+    assert anon.post("/account/password", data={"current": PASSWORD, "new": NEW, "confirm": NEW}).status_code == 400
+    open_app = create_app(build(settings), SqliteStore(tmp_path / "open.sqlite3"))  # web.auth = off
+    assert open_app.test_client().get("/account/password").status_code == 404
+
+
+# -- admins enable accounts again -------------------------------------------------------------
+
+
+def test_an_admin_disables_and_enables_an_account_of_their_scope(app: Flask) -> None:
+    admin, clerk = app.test_client(), app.test_client()
+    login(admin, "admin")
+    token = page_csrf(admin, "/admin/users")
+    assert admin.post("/admin/users/clerk/disable", data={"csrf_token": token}).status_code == 302
+    assert login(clerk, "clerk").status_code == 401
+    listed = admin.get("/admin/users").get_data(as_text=True)
+    assert "/admin/users/clerk/enable" in listed and "/admin/users/clerk/disable" not in listed
+    assert admin.post("/admin/users/clerk/enable").status_code == 400  # CSRF
+    assert admin.post("/admin/users/clerk/enable", data={"csrf_token": token}).status_code == 302
+    assert login(clerk, "clerk").status_code == 302 and _logged_in(clerk)
+    # enabling an account that is active already changes nothing, and ends none of its sessions
+    assert admin.post("/admin/users/clerk/enable", data={"csrf_token": token}).status_code == 302
+    assert _logged_in(clerk)
+    assert "/admin/users/clerk/disable" in admin.get("/admin/users").get_data(as_text=True)
+
+
+def test_only_admins_enable_and_only_inside_their_scope(app: Flask) -> None:
+    accounts = app.extensions["nongyun_auth"].accounts
+    accounts.set_disabled("admin", True)
+    accounts.set_disabled("clerk", True)
+    zx = app.test_client()
+    login(zx, "zx-admin")
+    token = page_csrf(zx, "/admin/users")
+    assert zx.post("/admin/users/admin/enable", data={"csrf_token": token}).status_code == 404  # the district's
+    assert zx.post("/admin/users/nobody/enable", data={"csrf_token": token}).status_code == 404
+    assert accounts.get("admin").disabled
+    accounts.add("viewer", PASSWORD, "viewer", ZX, now_ms())
+    viewer = app.test_client()
+    login(viewer, "viewer")
+    assert viewer.post("/admin/users/clerk/enable", data={"csrf_token": page_csrf(viewer)}).status_code == 403
+    assert accounts.get("clerk").disabled
+    assert zx.post("/admin/users/clerk/enable", data={"csrf_token": token}).status_code == 302
+    assert not accounts.get("clerk").disabled
+
+
+# -- behind a reverse proxy -------------------------------------------------------------------
+
+
+def _block(app: Flask, client_addr: str) -> None:
+    """As if this address had just failed PER_CLIENT logins (with many names)."""
+    store = app.extensions["nongyun_auth"].accounts.store
+    now = now_ms()
+    for i in range(PER_CLIENT):
+        store.add_failure([f"client:{client_addr}"], now - i, now - WINDOW_MS)
+
+
+def _login_from(app: Flask, forwarded_for: str | None) -> int:
+    client = app.test_client()
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    token = page_csrf(client)
+    return client.post("/login", headers=headers, data={"username": "clerk", "password": PASSWORD,
+                                                         "csrf_token": token, "next": "/"}).status_code
+
+
+def test_behind_one_proxy_the_throttle_counts_the_forwarded_client(tmp_path: Path) -> None:
+    app = _app(_settings(tmp_path, **{"web.proxy_hops": 1}), tmp_path)
+    _block(app, "203.0.113.7")
+    assert _login_from(app, "203.0.113.7") == 429
+    assert _login_from(app, "203.0.113.8") == 302  # another client behind the same proxy
+    # the proxy appends the peer it saw; what the client wrote before that is not believed
+    assert _login_from(app, "203.0.113.7, 198.51.100.1") == 302
+    assert _login_from(app, "198.51.100.1, 203.0.113.7") == 429
+
+
+def test_without_proxy_hops_a_forwarded_header_is_not_believed(tmp_path: Path) -> None:
+    app = _app(_settings(tmp_path), tmp_path)
+    _block(app, "203.0.113.7")
+    assert _login_from(app, "203.0.113.7") == 302  # a made-up header gets nobody else throttled
+    _block(app, "127.0.0.1")  # the test client's own address
+    assert _login_from(app, "203.0.113.99") == 429  # nor does it escape the throttle
+
+
+def test_behind_a_tls_proxy_the_forwarded_scheme_is_https(tmp_path: Path) -> None:
+    """x_proto: the app sees https, so Flask-WTF's strict referrer check applies to the login form."""
+    app = _app(_settings(tmp_path, **{"web.proxy_hops": 1}), tmp_path)
+    client = app.test_client()
+    token = page_csrf(client)
+    form = {"username": "clerk", "password": PASSWORD, "csrf_token": token, "next": "/"}
+    https = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
+    no_referrer = client.post("/login", headers=https, data=form)
+    assert no_referrer.status_code == 400 and b"referrer" in no_referrer.data.lower()
+    elsewhere = client.post("/login", headers={**https, "Referer": "https://evil.example/login"}, data=form)
+    assert elsewhere.status_code == 400
+    ok = client.post("/login", headers={**https, "Referer": "https://localhost/login"}, data=form)
+    assert ok.status_code == 302
