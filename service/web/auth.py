@@ -334,26 +334,25 @@ def users_add() -> BaseResponse:
     return redirect(url_for("auth.users"))
 
 
-@bp.post("/admin/users/<username>/disable")
-def users_disable(username: str) -> BaseResponse:
+def _set_disabled(username: str, disabled: bool) -> BaseResponse:
+    """An admin disables or enables an account inside their scope; one outside it does not exist."""
     who = require_page("admin")
     st = auth_state()
     found = st.accounts.store.user(username)
     if found is None or not found[0].scope.startswith(who.scope):
         abort(404)
-    st.accounts.set_disabled(username, True)
+    st.accounts.set_disabled(username, disabled)
     return redirect(url_for("auth.users"))
+
+
+@bp.post("/admin/users/<username>/disable")
+def users_disable(username: str) -> BaseResponse:
+    return _set_disabled(username, True)
 
 
 @bp.post("/admin/users/<username>/enable")
 def users_enable(username: str) -> BaseResponse:
-    who = require_page("admin")
-    st = auth_state()
-    found = st.accounts.store.user(username)
-    if found is None or not found[0].scope.startswith(who.scope):
-        abort(404)
-    st.accounts.set_disabled(username, False)
-    return redirect(url_for("auth.users"))
+    return _set_disabled(username, False)
 
 
 # -- one's own password -----------------------------------------------------------------------
