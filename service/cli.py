@@ -351,9 +351,9 @@ def user_passwd(username: str, password_stdin: bool) -> None:
     accounts = _accounts()
     accounts.get(username)  # an unknown name fails before anyone types a password
     if password_stdin:
-        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+        password = str(click.prompt("New password", hide_input=True, confirmation_prompt=True))
     account = accounts.set_password(username, password)
     click.echo(f"changed the password of {account.username}; its sessions have ended")
 
