@@ -11,9 +11,9 @@ from service.context import Context, build
 from service.settings import Settings, load
 from tests.brokers import Mosquitto
 
-# the web app fixtures (store, app, client) of the page and export tests; a module with a fixture
-# of the same name keeps its own
-pytest_plugins = ["tests.web_support"]
+# the web app fixtures (store, app, client) of the page and export tests, and the fake InfluxDB
+# (`fake`); a module with a fixture of the same name keeps its own
+pytest_plugins = ["tests.web_support", "tests.fake_influx"]
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "config"

@@ -40,6 +40,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -996,3 +997,11 @@ def _alerts_table(template: str, rows: list[Row], p: dict[str, Any]) -> list[Tab
     cols = [c for c in ["_time", *tags, *fields] if c in ALERT_KEEP]
     return [Table([(c, "dateTime:RFC3339" if c == "_time" else types[c], False) for c in cols],
                   [[rec.get(c) for c in cols] for rec in records])]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeInflux]:
+    """A running fake InfluxDB for one test (a plugin fixture: tests/conftest.py registers it)."""
+    f = FakeInflux().start()
+    yield f
+    f.stop()

@@ -28,33 +28,12 @@ from service.store.sqlite import SqliteStore
 from service.times import parse_rfc3339
 from service.web import create_app
 from tests.brokers import Mosquitto
+from tests.jobs_support import Clock, Recorder
 
 HOUR = 3_600_000
 STATION, VILLAGE = "qh-st-101203-1", "211204101203"  # 张相镇; corn by default, in season in June
 T0 = parse_rfc3339("2026-06-10T00:00:00+08:00")
 DISTRICT = (211204000000, 211204999999)
-
-
-class Clock:
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-
-class Recorder:
-    """The MQTT edge as a test double: records what would be published, acknowledges everything."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-
-    def publish(self, topic: str, payload: bytes) -> bool:
-        self.sent.append((topic, orjson.loads(payload)))
-        return True
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture

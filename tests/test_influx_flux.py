@@ -38,13 +38,6 @@ EVIL = [
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeInflux]:
-    f = FakeInflux().start()
-    yield f
-    f.stop()
-
-
-@pytest.fixture
 def store(fake: FakeInflux) -> Iterator[InfluxStore]:
     s = fake_influx_store(fake)
     yield s

@@ -28,6 +28,7 @@ from service.store.base import ReadingsQuery, as_jobs_store
 from service.store.influx import InfluxStore
 from service.times import parse_rfc3339
 from tests.fake_influx import FakeInflux
+from tests.jobs_support import Clock, Recorder, refresh_all
 from tests.store.influx_backends import FAKE_BUCKET, fake_influx_store
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -43,27 +44,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeInflux]:
-    f = FakeInflux().start()
-    yield f
-    f.stop()
-
-
-@pytest.fixture
 def store(fake: FakeInflux) -> Iterator[InfluxStore]:
     s = fake_influx_store(fake)
     yield s
     s.close()
-
-
-def refresh_all(store: InfluxStore) -> int:
-    done = 0
-    for _ in range(1000):
-        p = store.refresh_rollups(500)
-        done += p.windows
-        if p.remaining == 0:
-            return done
-    raise AssertionError("refresh_rollups never finished")
 
 
 def raw_telemetry_read(fake: FakeInflux) -> int:
@@ -80,7 +64,7 @@ def test_downsampling_writes_count_sum_min_max_per_device_metric_and_hour(fake: 
         Reading("st-b", V2, DAY0 + HOUR + 5, {"soil_moisture": 30.0}),
     ]))
     assert fake.points(ROLLUP_BUCKET) == []
-    assert refresh_all(store) == 2  # two UTC hours, every metric of each
+    assert refresh_all(store, 500) == 2  # two UTC hours, every metric of each
     got = {(r.tags["device"], r.tags["metric"], r.time // 1_000_000): {} for r in fake.points(ROLLUP_BUCKET)}
     for r in fake.points(ROLLUP_BUCKET):
         assert r.type == "float"
@@ -97,7 +81,7 @@ def test_downsampling_writes_count_sum_min_max_per_device_metric_and_hour(fake: 
     assert rollup_queries and all(log.params["_rollupBucket"] == ROLLUP_BUCKET for log in rollup_queries)
     # done again after a rewrite: the hour's points are replaced, not added to
     store.write(Batch(readings=[Reading("st-a", V1, DAY0 + 60_000, {"soil_moisture": 12.0})]))
-    assert refresh_all(store) == 1
+    assert refresh_all(store, 500) == 1
     assert len(fake.points(ROLLUP_BUCKET)) == 12
     got = {(r.tags["device"], r.tags["metric"], r.field): r.value for r in fake.points(ROLLUP_BUCKET)
            if r.time // 1_000_000 == DAY0}
@@ -117,7 +101,7 @@ def test_ninety_days_hourly_reads_the_hourly_bucket_not_raw_points(fake: FakeInf
     fake.queries.clear()
     from_raw = store.readings(query)  # nothing rolled up yet: raw points only
     assert raw_telemetry_read(fake) == 90 * 144 * 3
-    assert refresh_all(store) == 90 * 24 + 1
+    assert refresh_all(store, 500) == 90 * 24 + 1
     fake.queries.clear()
     from_rollups = store.readings(query)
     assert from_rollups == from_raw
@@ -151,7 +135,7 @@ def test_history_written_before_rollups_is_rolled_up_once(fake: FakeInflux, stor
     query = ReadingsQuery("soil_moisture", DAY0 - 2 * DAY, DAY0 + DAY, DAY, "sum", DISTRICT, "village", TZ)
     before = store.readings(query)
     assert sum(v for _, v in before[V1]) == sum(range(1, 49)) + 1.0
-    assert refresh_all(store) == 49  # the 48 old hours, found by the one-time backfill, and the new one
+    assert refresh_all(store, 500) == 49  # the 48 old hours, found by the one-time backfill, and the new one
     fake.queries.clear()
     assert store.readings(query) == before
     assert raw_telemetry_read(fake) == 0
@@ -174,26 +158,6 @@ def test_alert_ids_are_microsecond_point_times_and_increase(fake: FakeInflux, st
     assert types == {"severity": "string", "message": "string", "raised_at": "integer"}
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def publish(self, topic: str, payload: bytes) -> bool:
-        self.sent.append(topic)
-        return True
-
-    def close(self) -> None:
-        pass
-
-
-class Clock:
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-
 def test_the_jobs_runner_works_on_influxdb(ctx: Context, store: InfluxStore) -> None:
     t0 = parse_rfc3339("2026-06-10T00:00:00+08:00")  # corn in season
     jobs_store = as_jobs_store(store)
@@ -214,7 +178,7 @@ def test_the_jobs_runner_works_on_influxdb(ctx: Context, store: InfluxStore) -> 
         assert active == [0, 1, 1, 1, 1, 1, 1, 1, 0, 0]  # the same as on the embedded store
         [frost] = [a for a in store.list_alerts(DISTRICT) if a.kind == "frost"]
         assert (frost.severity, frost.value, frost.raised_at) == ("critical", -0.5, t0 + HOUR)
-        assert "nongyun/v1/alerts/211204" in recorder.sent  # published once delivered
+        assert "nongyun/v1/alerts/211204" in recorder.topics  # published once delivered
         assert store.undelivered_alerts("mqtt") == []
     finally:
         runner.shutdown()
@@ -245,7 +209,7 @@ def test_nongyun_jobs_runs_on_influxdb(fake: FakeInflux, tmp_path: Path) -> None
 
 def test_rollup_templates_are_sent_verbatim(fake: FakeInflux, store: InfluxStore) -> None:
     store.write(Batch(readings=[Reading("st-a", V1, DAY0 + 60_000, {"soil_moisture": 8.0})]))
-    refresh_all(store)
+    refresh_all(store, 500)
     for agg in ("mean", "min", "max", "sum", "count"):
         fake.queries.clear()
         store.readings(ReadingsQuery("soil_moisture", DAY0 - 30 * 60_000, DAY0 + 2 * HOUR + 60_000, HOUR, agg,  # type: ignore[arg-type]

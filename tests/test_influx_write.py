@@ -19,13 +19,6 @@ T0 = 1_777_593_600_000  # 2026-05-01T00:00:00Z
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeInflux]:
-    f = FakeInflux().start()
-    yield f
-    f.stop()
-
-
-@pytest.fixture
 def store(fake: FakeInflux) -> Iterator[InfluxStore]:
     s = fake_influx_store(fake)
     s.counters()  # first use bootstraps the bucket, so tests start from a ready store

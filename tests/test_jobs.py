@@ -22,32 +22,13 @@ from service.jobs.runner import JobRunner
 from service.records import Batch, Reading, StatusChange
 from service.store.sqlite import SqliteStore
 from service.times import now_ms, parse_rfc3339
+from tests.jobs_support import Clock, Recorder
 
 MIN = 60_000
 STATION, VILLAGE = "qh-st-101203-1", "211204101203"  # reports every 600 s
 T0 = parse_rfc3339("2026-06-10T08:00:00+08:00")
 DISTRICT = (211204000000, 211204999999)
 JOBS = ("rollups", "station_health", "alerts")
-
-
-class Clock:
-    def __init__(self, now: int) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def publish(self, topic: str, payload: bytes) -> bool:
-        self.sent.append(topic)
-        return True
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture

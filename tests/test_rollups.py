@@ -13,6 +13,7 @@ from service.records import Batch, Reading
 from service.store.base import ReadingsQuery
 from service.store.sqlite import SqliteStore
 from service.times import parse_rfc3339
+from tests.jobs_support import dyadic_batch, refresh_all
 
 TZ = ZoneInfo("Asia/Shanghai")
 HOUR = 3_600_000
@@ -27,25 +28,6 @@ DAY0 = parse_rfc3339("2026-06-01T00:00:00+08:00")  # a local midnight
 def q(start: int, end: int, every: int = HOUR, agg: str = "mean", group_by: str = "township",
       villages: tuple[int, int] = DISTRICT, metric: str = "soil_moisture") -> ReadingsQuery:
     return ReadingsQuery(metric, start, end, every, agg, villages, group_by, TZ)  # type: ignore[arg-type]
-
-
-def refresh_all(store: SqliteStore) -> int:
-    done = 0
-    while True:
-        p = store.refresh_rollups(50)
-        done += p.windows
-        if p.remaining == 0:
-            return done
-
-
-def dyadic_batch(rng: random.Random, start: int, end: int, step: int = MIN10) -> Batch:
-    """Values that are multiples of 1/8: every sum is exact in binary floating point, so a mean from
-    rollups must equal the mean from raw points bit for bit."""
-    stations = [("st-a", V1), ("st-b", V1), ("st-c", V2), ("st-d", V3)]
-    readings = [Reading(dev, village, ts, {"soil_moisture": rng.randrange(0, 800) / 8,
-                                           "air_temp": rng.randrange(-160, 320) / 8})
-                for ts in range(start, end, step) for dev, village in stations]
-    return Batch(readings=readings)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from service.errors import NotFound
 from service.records import Batch, Reading
 from service.store.base import Alert, JobsStore, ReadingsQuery, Store, as_jobs_store
 from service.times import parse_rfc3339
+from tests.jobs_support import dyadic_batch, refresh_all
 
 TZ = ZoneInfo("Asia/Shanghai")
 HOUR = 3_600_000
@@ -37,23 +38,6 @@ def jobs(store: Store) -> JobsStore:
 def q(start: int, end: int, every: int = HOUR, agg: str = "mean", group_by: str = "township",
       villages: tuple[int, int] = DISTRICT, metric: str = "soil_moisture") -> ReadingsQuery:
     return ReadingsQuery(metric, start, end, every, agg, villages, group_by, TZ)  # type: ignore[arg-type]
-
-
-def refresh_all(store: JobsStore) -> int:
-    done = 0
-    for _ in range(100):
-        p = store.refresh_rollups(50)
-        done += p.windows
-        if p.remaining == 0:
-            return done
-    raise AssertionError("refresh_rollups never finished")
-
-
-def dyadic_batch(rng: random.Random, start: int, end: int, step: int = MIN10) -> Batch:
-    stations = [("st-a", V1), ("st-b", V1), ("st-c", V2), ("st-d", V3)]
-    return Batch(readings=[Reading(dev, village, ts, {"soil_moisture": rng.randrange(0, 800) / 8,
-                                                      "air_temp": rng.randrange(-160, 320) / 8})
-                           for ts in range(start, end, step) for dev, village in stations])
 
 
 def alert(key: str = f"drought:{V1}", village: str = V1, raised_at: int = T0, **kw: object) -> Alert:
