@@ -97,6 +97,14 @@ def _start_jobs(ctx: Context, store: Store) -> Any | None:
     return start_jobs(ctx, jobs_store)
 
 
+def _warn_missing_assets() -> None:
+    from .web.assets import missing_warning
+
+    warning = missing_warning()
+    if warning:
+        click.secho(warning, fg="yellow", err=True)
+
+
 def _web_server(ctx: Context, store: Store, host: str, port: int, ingest: Any = None) -> Any:
     from werkzeug.serving import make_server
 
@@ -115,6 +123,7 @@ def start_all(ctx: Context, store: Store, stack: ExitStack) -> Any:
     """Ingest, jobs and the web server of one process, each stopped by ``stack`` in reverse order;
     returns the ingest worker. Shared by ``serve`` and ``demo``."""
     host, port = ctx.settings.http
+    _warn_missing_assets()
     ingest = _start_ingest(ctx, store)
     stack.callback(ingest.stop)
     jobs = _start_jobs(ctx, store)
@@ -158,6 +167,7 @@ def web(workers: int) -> None:
     """The web app alone, stateless: never starts ingest or jobs, so it scales by processes."""
     ctx = _context()
     host, port = ctx.settings.http
+    _warn_missing_assets()
     if workers > 0:
         import os
         import shutil
@@ -267,6 +277,7 @@ def show_settings() -> None:
 
     ctx = _context()
     values = ctx.settings.values.model_dump()
+    click.echo(f"{'config folder':28} {str(ctx.settings.config_dir)!s:40} {ctx.settings.config_source}")
     for s in SETTINGS:
         value = values[s.key.replace(".", "_")]
         if ("token" in s.key or "secret" in s.key) and value:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .catalogue import Catalogue
+from .errors import SettingsError
 from .regions import RegionTree
 from .registry import Registry
 from .settings import Settings, load
@@ -26,7 +27,11 @@ class Context:
 def build(settings: Settings | None = None) -> Context:
     settings = settings or load()
     cfg = Path(settings.config_dir)
-    tree = RegionTree.load(cfg / "regions.yaml")
-    catalogue = Catalogue.load(cfg / "catalogue.toml")
-    registry = Registry.load(cfg / "devices.yaml", tree, set(catalogue.metrics))
+    try:
+        tree = RegionTree.load(cfg / "regions.yaml")
+        catalogue = Catalogue.load(cfg / "catalogue.toml")
+        registry = Registry.load(cfg / "devices.yaml", tree, set(catalogue.metrics))
+    except SettingsError as exc:
+        raise SettingsError(f"{exc}\n  (config folder {cfg}, from {settings.config_source}; "
+                            "NONGYUN_CONFIG names another)") from None
     return Context(settings, tree, registry, catalogue)

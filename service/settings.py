@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .config_files import locate
 from .errors import SettingsError
 
 
@@ -121,6 +122,7 @@ class Settings:
 
     config_dir: Path
     values: _Validated
+    config_source: str = "argument"  # "$NONGYUN_CONFIG", "./config" or "packaged default" (config_files.py)
 
     # Convenience accessors: the names the rest of the code reads.
     @property
@@ -147,7 +149,7 @@ class Settings:
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with some values replaced (dotted keys with '_' for '.'); validated again."""
         merged = self.values.model_dump() | overrides
-        return Settings(self.config_dir, _validate(merged, {k: "override" for k in overrides}))
+        return Settings(self.config_dir, _validate(merged, {k: "override" for k in overrides}), self.config_source)
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,8 @@ def load(
 ) -> Settings:
     """Defaults ← ``config_dir/nongyun.toml`` ← environment ← ``overrides`` (dotted keys)."""
     env = os.environ if env is None else env
-    cfg = Path(config_dir if config_dir is not None else env.get("NONGYUN_CONFIG", "./config"))
+    folder = locate(config_dir, env)
+    cfg = folder.path
     raw: dict[str, Any] = {_field(s.key): s.default for s in SETTINGS}
     sources: dict[str, str] = {}
     known = {s.key for s in SETTINGS}
@@ -222,4 +225,4 @@ def load(
         missing = [s.env for s in SETTINGS if s.key in ("influxdb.url", "influxdb.org") and not raw[_field(s.key)]]
         if missing:
             raise SettingsError(f"invalid settings:\n  store.backend = 'influxdb' needs {', '.join(map(str, missing))}")
-    return Settings(cfg, values)
+    return Settings(cfg, values, folder.source)

@@ -82,3 +82,14 @@ def test_the_dockerfile_installs_the_deploy_extra_for_gunicorn() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "[deploy]" in dockerfile
     assert Path(REPO / "package-lock.json").exists()
+
+
+def test_the_dockerfile_builds_a_wheel_with_charts_and_installs_the_tested_versions() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "NONGYUN_REQUIRE_ASSETS=1 pip wheel" in dockerfile  # no image whose dashboards cannot draw
+    assert "-c constraints.txt" in dockerfile and (REPO / "constraints.txt").is_file()
+    copies = [line.split()[1:-1] for line in dockerfile.splitlines()
+              if line.startswith("COPY ") and "--from" not in line]
+    copied = {word for words in copies for word in words}
+    assert {"setup.py", "MANIFEST.in", "package-lock.json", "constraints.txt"} <= copied
+    assert all((REPO / name).exists() for name in copied)

@@ -19,7 +19,7 @@ from service.errors import SettingsError
 from service.records import Batch
 from service.regions import RegionTree
 from service.store.sqlite import SqliteStore
-from service.web import pages
+from service.web import assets, pages
 from service.web.i18n import STRINGS
 from service.web.targets import Targets
 from tests.web_support import crop_yield
@@ -110,15 +110,36 @@ def test_unknown_region_and_device_are_404(client: FlaskClient) -> None:
     assert client.get("/d/no-such-device").status_code == 404
 
 
-def test_echarts_is_served_from_npm_not_from_the_repository(client: FlaskClient) -> None:
-    installed = any(p.exists() for p in pages.ECHARTS)
+def test_echarts_is_served_from_the_package_build_not_from_git(client: FlaskClient) -> None:
     with client.get("/vendor/echarts.min.js") as resp:
-        assert resp.status_code == (200 if installed else 404)
-        if installed:
-            assert resp.mimetype == "text/javascript" and b"echarts" in resp.data[:2000]
+        assert resp.status_code == 200, "setup.py puts echarts.min.js into static/vendor on every install"
+        assert resp.mimetype == "text/javascript" and b"echarts" in resp.data[:2000]
+    locked = json.loads((CONFIG.parent / "package-lock.json").read_text())["packages"]["node_modules/echarts"]
+    assert json.loads((assets.VENDOR / "versions.json").read_text()) == {"echarts": locked["version"]}
     static = Path(pages.__file__).parent / "static"
     assert sorted(p.name for p in static.glob("*.js")) == [
         "device.js", "district.js", "history.js", "nongyun.js", "township.js", "village.js"]
+    ignored = (CONFIG.parent / ".gitignore").read_text().splitlines()
+    assert "service/web/static/vendor/" in ignored  # third-party files never reach git
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_without_echarts_pages_say_so_in_words(client: FlaskClient, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch, lang: str) -> None:
+    monkeypatch.setattr(assets, "ECHARTS", tmp_path / "echarts.min.js")  # an installation without it
+    html = client.get(f"/r/211204101?lang={lang}").get_data(as_text=True)
+    assert 'id="charts-missing"' in html and STRINGS["charts_missing_long"][0 if lang == "zh" else 1] in html
+    assert "/vendor/echarts.min.js" not in html  # no script tag that can only fail
+    assert page_data(html)["strings"]["charts_missing"] == STRINGS["charts_missing"][0 if lang == "zh" else 1]
+    resp = client.get("/vendor/echarts.min.js")
+    assert resp.status_code == 404 and "reinstall nongyun" in resp.get_data(as_text=True)
+    warning = assets.missing_warning()
+    assert warning is not None and "echarts.min.js" in warning and "pip install" in warning
+
+
+def test_with_echarts_no_warning_and_no_notice(client: FlaskClient) -> None:
+    assert assets.missing_warning() is None
+    assert 'id="charts-missing"' not in client.get("/r/211204101").get_data(as_text=True)
 
 
 def test_yield_records_of_a_village_in_jin_and_mu(client: FlaskClient, store: SqliteStore) -> None:

@@ -25,6 +25,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "loading": ("加载中…", "Loading…"),
     "load_failed": ("数据加载失败", "Could not load data"),
     "no_data": ("暂无数据", "No data"),
+    "charts_missing": ("图表组件缺失，无法绘图", "Chart library missing: cannot draw"),
+    "charts_missing_long": ("本安装缺少图表组件 echarts.min.js，所有图表都无法显示（数字表格不受影响）。"
+                            "请重新安装农云（pip install -e . 或 pip install nongyun），安装时会自动放入该文件。",
+                            "This installation lacks the chart library echarts.min.js, so no chart can be drawn "
+                            "(the figures in the tables are unaffected). Reinstall nongyun (pip install -e . or "
+                            "pip install nongyun): its build puts the file in place."),
     "devices_online": ("设备在线", "Devices online"),
     "soil_moisture_today": ("今日土壤含水量", "Soil moisture today"),
     "air_temp_today": ("今日气温", "Air temp today"),

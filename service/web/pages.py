@@ -22,6 +22,7 @@ from ..registry import Device
 from ..times import DAY_MS, format_local, now_ms, year_bounds
 from ..units import area_out, per_area, yield_out
 from . import export
+from .assets import echarts_path
 from .auth import principal
 from .i18n import Lang, pick_lang, strings
 from .state import state
@@ -37,11 +38,6 @@ RANGES: dict[str, tuple[int, str]] = {  # picker label â†’ (span ms, window) : â
     "30d": (30 * DAY_MS, "6h"),
     "90d": (90 * DAY_MS, "1d"),
 }
-REPO = Path(__file__).resolve().parents[2]
-# echarts comes from npm (package.json): a build may copy it into static/vendor (git-ignored);
-# a checkout serves it straight from node_modules.
-ECHARTS = (Path(__file__).parent / "static" / "vendor" / "echarts.min.js",
-           REPO / "node_modules" / "echarts" / "dist" / "echarts.min.js")
 
 
 @functools.cache
@@ -109,7 +105,7 @@ def _render(template: str, tier: str, title: str, region: Region, lang: Lang, **
         template, t=t, lang=lang, tier=tier, title=title, page=page, region=region, year=year,
         crumbs=extra.pop("crumbs", _crumbs(region, lang)), subtitle=extra.pop("subtitle", ""),
         children=[{"code": c.code, "name": _name(c, lang)} for c in region.children],
-        ranges=list(RANGES), **extra,
+        ranges=list(RANGES), charts_available=echarts_path() is not None, **extra,
     )
     resp = Response(html, mimetype="text/html")
     if request.args.get("lang") == lang:
@@ -173,10 +169,11 @@ def device(device_id: str) -> Response:
 
 @bp.get("/vendor/echarts.min.js")
 def echarts() -> Response:
-    for path in ECHARTS:
-        if path.exists():
-            return send_file(path, mimetype="text/javascript", max_age=86400)
-    abort(404, description="echarts is not installed: run `npm ci` at the repository root")
+    path = echarts_path()
+    if path is None:
+        abort(404, description="echarts.min.js is not in this installation: reinstall nongyun "
+                               "(its build puts the file there from package-lock.json)")
+    return send_file(path, mimetype="text/javascript", max_age=86400)
 
 
 @bp.get("/r/<code>/yield-records.json")

@@ -22,6 +22,7 @@ from service.context import Context, build
 from service.settings import load
 from service.store.sqlite import SqliteStore
 from service.web import create_app
+from service.web.assets import echarts_path, missing_warning
 from tests.brokers import free_port
 from tests.browser.seed import Seeded, seed
 
@@ -31,6 +32,12 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 REPO = Path(__file__).resolve().parents[2]
+
+
+def require_echarts() -> None:
+    """The browser tests need the charts the package build provides, never a separate ``npm ci``."""
+    if echarts_path() is None:
+        pytest.fail(missing_warning() or "echarts.min.js is missing")
 
 
 class _Quiet(WSGIRequestHandler):
@@ -53,8 +60,7 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    if not (REPO / "node_modules" / "echarts" / "dist" / "echarts.min.js").exists():
-        pytest.fail("echarts is not installed: run `npm ci` at the repository root")
+    require_echarts()
     folder = tmp_path_factory.mktemp("dashboards")
     settings = load(REPO / "config", env={}, overrides={"store.data_dir": str(folder / "data"),
                                                           "mqtt.url": f"mqtt://127.0.0.1:{free_port()}",

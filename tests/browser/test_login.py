@@ -19,7 +19,7 @@ from service.store.sqlite import SqliteStore
 from service.times import now_ms
 from service.web import create_app
 from tests.brokers import free_port
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, REPO, _Quiet, screenshot
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, REPO, _Quiet, require_echarts, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -29,8 +29,7 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not (REPO / "node_modules" / "echarts" / "dist" / "echarts.min.js").exists():
-        pytest.fail("echarts is not installed: run `npm ci` at the repository root")
+    require_echarts()
     folder: Path = tmp_path_factory.mktemp("login")
     settings = load(REPO / "config", env={}, overrides={"store.data_dir": str(folder / "data"),
                                                           "mqtt.url": f"mqtt://127.0.0.1:{free_port()}"})

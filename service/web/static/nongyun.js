@@ -113,7 +113,12 @@ const NY = (() => {
   // ---- charts ----
   const charts = new Map();
   function chart(el, option) {
-    if (!el || !window.echarts) return null;
+    if (!el) return null;
+    if (!window.echarts) {  // the installation lacks echarts.min.js: say so instead of a blank panel
+      el.textContent = T.charts_missing;
+      el.classList.add("chart-missing");
+      return null;
+    }
     let c = charts.get(el);
     if (!c) {
       c = echarts.init(el, null, { renderer: "canvas" });
