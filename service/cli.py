@@ -7,54 +7,15 @@ web`` never imports paho, ``nongyun ingest`` never imports Flask.
 
 from __future__ import annotations
 
-import logging
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
 
 import click
 
+from . import process
 from .errors import NongyunError, SettingsError
-
-if TYPE_CHECKING:
-    from .context import Context
-    from .store.base import Store
-
-log = logging.getLogger("nongyun")
-
-
-def _context() -> Context:
-    from .context import build
-
-    ctx = build()
-    logging.basicConfig(level=ctx.settings.values.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return ctx
-
-
-def _open_store(ctx: Context) -> Store:
-    from .store import open_store
-
-    return open_store(ctx.settings)
-
-
-@contextmanager
-def _until_signal() -> Iterator[threading.Event]:
-    """An event set by SIGINT/SIGTERM, so every command shuts down the same orderly way."""
-    stop = threading.Event()
-
-    def handler(signum: int, frame: Any) -> None:
-        stop.set()
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 class _Group(click.Group):
@@ -77,72 +38,15 @@ def main() -> None:
     """农云 nongyun: agricultural digital-village monitoring (MQTT → store → dashboards and REST API)."""
 
 
-def _start_ingest(ctx: Context, store: Store) -> Any:
-    from .ingest import connect
-    from .payloads import PayloadDecoder
-
-    ingest = connect(ctx.settings, PayloadDecoder(ctx.registry, ctx.catalogue), store)
-    ingest.start()
-    return ingest
-
-
-def _start_jobs(ctx: Context, store: Store) -> Any | None:
-    from .jobs import start_jobs
-    from .store.base import as_jobs_store
-
-    jobs_store = as_jobs_store(store)
-    if jobs_store is None:
-        log.warning("the %s store keeps no rollups or alerts: scheduled jobs are off", store.name)
-        return None
-    return start_jobs(ctx, jobs_store)
-
-
-def _warn_missing_assets() -> None:
-    from .web.assets import missing_warning
-
-    warning = missing_warning()
-    if warning:
-        click.secho(warning, fg="yellow", err=True)
-
-
-def _web_server(ctx: Context, store: Store, host: str, port: int, ingest: Any = None) -> Any:
-    from werkzeug.serving import make_server
-
-    from .web import create_app
-    from .web.metrics import register_ingest
-
-    app = create_app(ctx, store)
-    if ingest is not None:  # its live state in /metrics and /api/v1/health
-        register_ingest(app, ingest.pipeline)
-    server = make_server(host, port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
-    return server
-
-
-def start_all(ctx: Context, store: Store, stack: ExitStack) -> Any:
-    """Ingest, jobs and the web server of one process, each stopped by ``stack`` in reverse order;
-    returns the ingest worker. Shared by ``serve`` and ``demo``."""
-    host, port = ctx.settings.http
-    _warn_missing_assets()
-    ingest = _start_ingest(ctx, store)
-    stack.callback(ingest.stop)
-    jobs = _start_jobs(ctx, store)
-    if jobs is not None:
-        stack.callback(jobs.shutdown)
-    server = _web_server(ctx, store, host, port, ingest)
-    stack.callback(server.shutdown)
-    return ingest
-
-
 @main.command()
 def serve() -> None:
     """Ingest, web and jobs in one process (a small deployment, or a laptop)."""
-    ctx = _context()
-    store = _open_store(ctx)
+    ctx = process.context()
+    store = process.open_store(ctx)
     host, port = ctx.settings.http
-    with _until_signal() as stop, ExitStack() as stack:
+    with process.until_signal() as stop, ExitStack() as stack:
         stack.callback(store.close)
-        start_all(ctx, store, stack)
+        process.start_all(ctx, store, stack)
         click.echo(f"nongyun serving on http://{host}:{port}/ (ingest from {ctx.settings.values.mqtt_url})")
         stop.wait()
 
@@ -150,10 +54,10 @@ def serve() -> None:
 @main.command()
 def ingest() -> None:
     """An ingest worker: MQTT → store. Several share the load with mqtt.shared_group set."""
-    ctx = _context()
-    store = _open_store(ctx)
-    with _until_signal() as stop:
-        worker = _start_ingest(ctx, store)
+    ctx = process.context()
+    store = process.open_store(ctx)
+    with process.until_signal() as stop:
+        worker = process.start_ingest(ctx, store)
         click.echo(f"nongyun ingest: {ctx.settings.values.mqtt_url} → {store.name}")
         stop.wait()
         worker.stop()
@@ -165,9 +69,9 @@ def ingest() -> None:
               help="run under gunicorn with this many worker processes (0: one threaded process)")
 def web(workers: int) -> None:
     """The web app alone, stateless: never starts ingest or jobs, so it scales by processes."""
-    ctx = _context()
+    ctx = process.context()
     host, port = ctx.settings.http
-    _warn_missing_assets()
+    process.warn_missing_assets()
     if workers > 0:
         import os
         import shutil
@@ -177,9 +81,9 @@ def web(workers: int) -> None:
             raise click.ClickException("--workers needs gunicorn: pip install 'nongyun[deploy]'")
         os.execv(gunicorn, [gunicorn, "--workers", str(workers), "--bind", f"{host}:{port}",
                             "--access-logfile", "-", "service.web:wsgi_app()"])
-    store = _open_store(ctx)
-    with _until_signal() as stop:
-        server = _web_server(ctx, store, host, port)
+    store = process.open_store(ctx)
+    with process.until_signal() as stop:
+        server = process.web_server(ctx, store, host, port)
         click.echo(f"nongyun web on http://{host}:{port}/")
         stop.wait()
         server.shutdown()
@@ -189,10 +93,10 @@ def web(workers: int) -> None:
 @main.command()
 def jobs() -> None:
     """The scheduled jobs (rollups, station health, alerts): run exactly one per deployment."""
-    ctx = _context()
-    store = _open_store(ctx)
-    with _until_signal() as stop:
-        runner = _start_jobs(ctx, store)
+    ctx = process.context()
+    store = process.open_store(ctx)
+    with process.until_signal() as stop:
+        runner = process.start_jobs(ctx, store)
         if runner is None:
             raise click.ClickException("this build has no jobs module")
         click.echo("nongyun jobs running")
@@ -209,9 +113,9 @@ def simulate(url: str | None, speed: float, seed: int) -> None:
     """Publish the district's devices live over MQTT, as the real ones do."""
     from sensors.simulator import District
 
-    ctx = _context()
+    ctx = process.context()
     district = District(ctx, seed=seed)
-    with _until_signal() as stop:
+    with process.until_signal() as stop:
         click.echo(f"simulating {len(ctx.registry)} devices → {url or ctx.settings.values.mqtt_url}")
         district.run_live(url or ctx.settings.values.mqtt_url, speed=speed, stop_event=stop)
 
@@ -224,7 +128,7 @@ def demo(days: int | None, seed: int, no_live: bool) -> None:
     """Everything on one machine: embedded store, a broker, simulated devices with a season of history."""
     from .demo import run_demo
 
-    ctx = _context()
+    ctx = process.context()
     if ctx.settings.values.web_auth == "required":
         from .auth import open_accounts
         from .auth.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, ensure_demo_accounts
@@ -248,14 +152,14 @@ def migrate(source_dir: str | None, batch: int) -> None:
 
     from .store.sqlite import SqliteStore
 
-    ctx = _context()
+    ctx = process.context()
     if ctx.settings.store != "influxdb":
         raise click.ClickException("set NONGYUN_STORE=influxdb and INFLUXDB_V2_* to migrate into InfluxDB")
     path = Path(source_dir or ctx.settings.data_dir) / "nongyun.sqlite3"
     if not path.exists():
         raise click.ClickException(f"no embedded store at {path}")
     source = SqliteStore(path)
-    target = _open_store(ctx)
+    target = process.open_store(ctx)
     copied = 0
     try:
         with click.progressbar(length=1, label="migrating", show_pos=True) as bar:
@@ -275,7 +179,7 @@ def show_settings() -> None:
     """Print every setting in force and where it came from."""
     from .settings import SETTINGS
 
-    ctx = _context()
+    ctx = process.context()
     values = ctx.settings.values.model_dump()
     click.echo(f"{'config folder':28} {str(ctx.settings.config_dir)!s:40} {ctx.settings.config_source}")
     for s in SETTINGS:
@@ -293,8 +197,8 @@ def rejections(limit: int, reason: str | None, device: str | None) -> None:
     """List the most recent rejected inputs with their reasons (operators' view)."""
     from .times import format_local
 
-    ctx = _context()
-    store = _open_store(ctx)
+    ctx = process.context()
+    store = process.open_store(ctx)
     counters = store.counters()
     click.echo(f"received {counters.received}, accepted {counters.accepted}, rejected "
                + (", ".join(f"{k} {v}" for k, v in sorted(counters.rejected.items())) or "0"))
@@ -306,7 +210,7 @@ def rejections(limit: int, reason: str | None, device: str | None) -> None:
 def _accounts() -> Any:
     from .auth import open_accounts
 
-    ctx = _context()
+    ctx = process.context()
     return open_accounts(ctx.settings.data_dir, ctx.tree)
 
 
@@ -383,7 +287,7 @@ def token_create(username: str, name: str, days: int) -> None:
     from .auth import open_accounts
     from .times import format_local, now_ms
 
-    ctx = _context()
+    ctx = process.context()
     made = open_accounts(ctx.settings.data_dir, ctx.tree).create_token(username, name, now_ms(), days)
     expires = format_local(made.info.expires_ms, ctx.settings.tz)
     click.echo(f"token {made.info.id} for {username} ({name}), expires {expires}; it is shown only now:", err=True)
@@ -431,7 +335,7 @@ def broker_config(out_dir: str, service_user: str | None, rotate: tuple[str, ...
     from .auth import SqliteAccounts
     from .times import now_ms
 
-    ctx = _context()
+    ctx = process.context()
     unknown = [d for d in rotate if ctx.registry.find(d) is None]
     if unknown:
         raise click.ClickException(f"not in the registry: {', '.join(unknown)}")

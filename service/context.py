@@ -6,14 +6,16 @@ config/ the same way and fail at start-up, not at the first message, when someth
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalogue import Catalogue
 from .errors import SettingsError
+from .jobs.config import AlertsConfig
 from .regions import RegionTree
 from .registry import Registry
 from .settings import Settings, load
+from .targets import Targets
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,9 @@ class Context:
     tree: RegionTree
     registry: Registry
     catalogue: Catalogue
+    # Read here, at start, like the files above: a bad file stops the process, never a request.
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    targets: Targets = field(default_factory=lambda: Targets.empty())
 
 
 def build(settings: Settings | None = None) -> Context:
@@ -31,7 +36,9 @@ def build(settings: Settings | None = None) -> Context:
         tree = RegionTree.load(cfg / "regions.yaml")
         catalogue = Catalogue.load(cfg / "catalogue.toml")
         registry = Registry.load(cfg / "devices.yaml", tree, set(catalogue.metrics))
+        alerts = AlertsConfig.load(cfg / "alerts.toml", catalogue)
+        targets = Targets.load(cfg / "targets.toml", tree)
     except SettingsError as exc:
         raise SettingsError(f"{exc}\n  (config folder {cfg}, from {settings.config_source}; "
                             "NONGYUN_CONFIG names another)") from None
-    return Context(settings, tree, registry, catalogue)
+    return Context(settings, tree, registry, catalogue, alerts, targets)

@@ -85,7 +85,7 @@ def run_demo(ctx: Context, *, days: int | None, seed: int, live: bool, echo: Cal
     from sensors.simulator import District
 
     from .broker import ensure_broker
-    from .cli import _until_signal, start_all
+    from .process import start_all, until_signal
     from .store import open_store
 
     settings = ctx.settings
@@ -103,7 +103,7 @@ def run_demo(ctx: Context, *, days: int | None, seed: int, live: bool, echo: Cal
         district = District(ctx, seed=seed)
         backfill(ctx, store, district, days=days, echo=echo)
         start_all(ctx, store, stack)
-        signals = stack.enter_context(_until_signal()) if stop is None else stop
+        signals = stack.enter_context(until_signal()) if stop is None else stop
         if live:
             sim = threading.Thread(target=district.run_live, name="simulator", daemon=True,
                                    kwargs={"url": settings.values.mqtt_url, "speed": 1.0, "stop_event": signals,

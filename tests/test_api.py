@@ -11,6 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from service.context import Context
+from service.jobs.health import check as station_health_check
 from service.records import Rejection, StatusChange
 from service.settings import Settings
 from service.store.sqlite import SqliteStore
@@ -300,19 +301,28 @@ def test_one_device(client: FlaskClient, fleet: int) -> None:
     assert dev["last_seen"] == format_local(fleet - 10 * DAY_MS, TZ)
 
 
-def test_alerts_offline_stations_and_low_batteries(client: FlaskClient, fleet: int) -> None:
+def test_alerts_are_the_stored_ones_with_numeric_ids_that_ack_accepts(
+        client: FlaskClient, store: SqliteStore, api_ctx: Context, fleet: int) -> None:
+    assert get_json(client, "/api/v1/alerts", region=V_DMT)["alerts"] == []  # nothing derived on the side
+    station_health_check(api_ctx, store, api_ctx.alerts.station_health, fleet)  # the jobs runner's job
     ans = get_json(client, "/api/v1/alerts", region=V_DMT)
-    ids = [a["id"] for a in ans["alerts"]]
-    assert ids == ["battery_low:qh-st-101200-1", "device_offline:qh-st-101200-2"]  # grain scales are not stations
-    low = ans["alerts"][0]
-    assert low["kind"] == "battery_low" and low["device"] == "qh-st-101200-1" and low["region"] == V_DMT
+    by_key = {a["key"]: a for a in ans["alerts"]}
+    assert set(by_key) == {"battery_low:qh-st-101200-1", "device_offline:qh-st-101200-2"}  # scales are not stations
+    low = by_key["battery_low:qh-st-101200-1"]
+    assert low["id"].isdigit() and low["kind"] == "battery_low" and low["region"] == V_DMT
     assert "3.30 V" in low["message"] and low["active"] is True and low["since"] == format_local(fleet - 300_000, TZ)
-    off = ans["alerts"][1]
+    assert low["threshold"] == api_ctx.alerts.station_health.battery_low_v  # config/alerts.toml, not a constant
+    off = by_key["device_offline:qh-st-101200-2"]
     assert off["since"] == format_local(fleet - 2 * 3_600_000, TZ) and "大孟屯村" in off["message"]
     said_offline = get_json(client, "/api/v1/alerts", region="211204101203")["alerts"]
     assert said_offline[0]["since"] == format_local(fleet - 30_000, TZ)
     assert get_json(client, "/api/v1/alerts", region=V_DMT, active="false")["alerts"] == []
     assert len(get_json(client, "/api/v1/alerts", region=V_DMT, active="true")["alerts"]) == 2
+    acked = client.post(f"/api/v1/alerts/{low['id']}/ack", json={"by": "王会计"})
+    assert acked.status_code == 200, acked.get_data(as_text=True)
+    listed = {a["id"]: a for a in get_json(client, "/api/v1/alerts", region=V_DMT)["alerts"]}
+    assert listed[low["id"]]["acked_by"] == "王会计" and listed[low["id"]]["acked_at"] is not None
+    assert client.post("/api/v1/alerts/999999/ack", json={}).status_code == 404
 
 
 # -- health and rejections ----------------------------------------------------------------------

@@ -24,6 +24,7 @@ from flask.testing import FlaskClient
 
 from service.auth import open_accounts
 from service.context import build
+from service.jobs.health import check as station_health_check
 from service.records import Batch, Rejection
 from service.settings import load
 from service.store.sqlite import SqliteStore
@@ -125,6 +126,8 @@ def answers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str,
             Rejection(now - 10_000, "nongyun/v1/qh-st-101203-1/telemetry", "qh-st-101203-1", "bad_json",
                       "line 1", "{"),
         ]))
+        # the jobs runner's station-health job, which raises the device alerts the API lists
+        station_health_check(ctx, store, ctx.alerts.station_health, now)
         accounts = open_accounts(settings.data_dir, ctx.tree)
         accounts.add("district-admin", "golden answers 1", "admin", D, now)
         accounts.add("township-viewer", "golden answers 2", "viewer", T1, now)

@@ -18,9 +18,9 @@ from service.records import REASONS, Batch, Reading, Rejection
 from service.store.sqlite import SqliteStore
 from service.times import now_ms
 from service.web import create_app
-from service.web.health import API_WORKER
 from service.web.metrics import bp as metrics_bp
 from service.web.metrics import register_ingest
+from service.workers import API_WORKER_PREFIX
 
 STATION, VILLAGE = "qh-st-101203-1", "211204101203"
 TOPIC = f"nongyun/v1/{STATION}/telemetry"
@@ -61,7 +61,7 @@ def test_totals_come_from_the_store_summed_over_workers_for_a_web_only_process(
     store.write(Batch(readings=[Reading(STATION, VILLAGE, t + 1, {"air_temp": 4.0}),
                                 Reading(STATION, VILLAGE, t + 2, {"air_temp": 5.0})],
                       rejections=[rejection("out_of_range")], messages=2, worker="w2"))
-    store.write(Batch(messages=0, worker=API_WORKER))
+    store.write(Batch(messages=0, worker=f"{API_WORKER_PREFIX}-1"))
     m = scrape(make_app(ctx, store))
     assert m[("nongyun_store_up", ())] == 1
     assert m[("nongyun_ingest_messages_received_total", ())] == 5
@@ -71,7 +71,7 @@ def test_totals_come_from_the_store_summed_over_workers_for_a_web_only_process(
     assert all(("nongyun_ingest_records_rejected_total", (("reason", r),)) in m for r in REASONS)  # zeros too
     commits = {labels[0][1]: v for (name, labels), v in m.items()
                if name == "nongyun_ingest_last_commit_timestamp_seconds"}
-    assert set(commits) == {"w1", "w2", API_WORKER}
+    assert set(commits) == {"w1", "w2", f"{API_WORKER_PREFIX}-1"}
     assert abs(commits["w1"] - now_ms() / 1000) < 60
     assert 0 <= m[("nongyun_ingest_seconds_since_commit", ())] < 60
     assert not any(name.startswith("nongyun_ingest_queue_depth") for name, _ in m)  # no live pipeline here

@@ -19,9 +19,9 @@ from service.errors import SettingsError
 from service.records import Batch
 from service.regions import RegionTree
 from service.store.sqlite import SqliteStore
-from service.web import assets, pages
+from service.targets import Targets
+from service.web import assets
 from service.web.i18n import STRINGS
-from service.web.targets import Targets
 from tests.web_support import crop_yield
 
 ZX, DMT = "211204101", "211204101200"  # 张相镇, 大孟屯村
@@ -116,7 +116,7 @@ def test_echarts_is_served_from_the_package_build_not_from_git(client: FlaskClie
         assert resp.mimetype == "text/javascript" and b"echarts" in resp.data[:2000]
     locked = json.loads((CONFIG.parent / "package-lock.json").read_text())["packages"]["node_modules/echarts"]
     assert json.loads((assets.VENDOR / "versions.json").read_text()) == {"echarts": locked["version"]}
-    static = Path(pages.__file__).parent / "static"
+    static = assets.VENDOR.parent
     assert sorted(p.name for p in static.glob("*.js")) == [
         "device.js", "district.js", "history.js", "nongyun.js", "township.js", "village.js"]
     ignored = (CONFIG.parent / ".gitignore").read_text().splitlines()

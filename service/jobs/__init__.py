@@ -27,12 +27,11 @@ __all__ = ["start_jobs"]
 def start_jobs(ctx: Context, store: JobsStore, *, clock: Callable[[], int] = now_ms, lease: Lease | None = None,
                publisher: Publisher | None = None, start: bool = True) -> JobRunner:
     from . import alerts, health, rollups
-    from .config import AlertsConfig
     from .lease import FileLease
     from .notify import MqttPublisher, Notifier
     from .runner import Job, JobRunner
 
-    cfg = AlertsConfig.load(Path(ctx.settings.config_dir) / "alerts.toml", ctx.catalogue)
+    cfg = ctx.alerts
     data = Path(ctx.settings.data_dir)
     notifier = Notifier(store, cfg, publisher or MqttPublisher(ctx.settings.mqtt), ctx.settings.tz)
 

@@ -16,13 +16,13 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..context import Context, build
+from ..queries.health import BrokerProbe, broker_probe_for
 from ..settings import Settings, load
 from ..store import Store, open_store
 from . import auth, errors
 from .api import bp as api_bp
-from .health import broker_probe_for
 from .metrics import bp as metrics_bp
-from .state import EXTENSION, BrokerProbe, WebState
+from .state import EXTENSION, WebState
 
 __all__ = ["create_app", "create_app_from_settings", "wsgi_app"]
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def _pages_blueprint() -> Blueprint | None:
-    """The dashboards' blueprint, when ``service/web/pages.py`` is installed beside the API."""
+    """The dashboards' blueprint, when ``service/web/pages/`` is installed beside the API."""
     try:
         pages = importlib.import_module(f"{__name__}.pages")
     except ModuleNotFoundError as exc:

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Protocol
 
 from flask import Blueprint, Flask, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..queries.health import LiveIngest, ingest_lag_ms
 from ..records import REASONS
 from ..times import now_ms
-from .health import API_WORKER_PREFIX
 from .state import WebState
 
 EXTENSION = "nongyun.metrics"
@@ -44,10 +44,6 @@ class LiveStats(Protocol):
     write_seconds: float
     write_buckets: tuple[int, ...]
     write_bounds: tuple[float, ...]
-
-
-class LiveIngest(Protocol):
-    def stats(self) -> Any: ...  # an IngestStats
 
 
 class NongyunCollector(Collector):
@@ -87,12 +83,12 @@ class NongyunCollector(Collector):
         for worker, ms in sorted(counters.workers.items()):
             last.add_metric([worker], ms / 1000)
         yield last
-        commits = [ms for worker, ms in counters.workers.items() if not worker.startswith(API_WORKER_PREFIX)]
-        if commits:
+        lag = ingest_lag_ms(counters, self.clock())
+        if lag is not None:
             yield GaugeMetricFamily(
                 "nongyun_ingest_seconds_since_commit",
                 "Seconds since the newest ingest commit of any worker (the health endpoint's lag_s).",
-                value=max(0, self.clock() - max(commits)) / 1000)
+                value=lag / 1000)
 
 
 def _live(s: LiveStats) -> Iterator[Metric]:

@@ -6,7 +6,6 @@ workers) never share one by accident.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,10 +14,10 @@ from pydantic import BaseModel
 
 from ..context import Context
 from ..payloads import PayloadDecoder
+from ..queries.health import BrokerProbe
 from ..store import Store
 
 EXTENSION = "nongyun"
-BrokerProbe = Callable[[], dict[str, Any]]
 
 
 @dataclass

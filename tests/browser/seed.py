@@ -15,8 +15,8 @@ from datetime import datetime
 from service.context import Context
 from service.records import Batch, Reading, YieldRecord
 from service.store.base import Store
+from service.targets import Targets
 from service.times import DAY_MS, now_ms
-from service.web.targets import Targets
 
 HOUR_MS = 3_600_000
 OFFLINE = ("qh-st-101203-2", "qh-st-102207-1", "qh-st-203211-1")

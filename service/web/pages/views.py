@@ -7,7 +7,6 @@ district analyst querying the API never see two different totals.
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,20 +14,20 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, send_file
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..auth import narrow, relation
-from ..errors import BadInput, Forbidden, NotFound
-from ..regions import Region
-from ..registry import Device
-from ..times import DAY_MS, format_local, now_ms, year_bounds
-from ..units import area_out, per_area, yield_out
+from ...auth import narrow, relation
+from ...errors import BadInput, Forbidden, NotFound
+from ...regions import Region
+from ...registry import Device
+from ...times import DAY_MS, format_local, now_ms, year_bounds
+from ...units import area_out, per_area, yield_out
+from ..assets import echarts_path
+from ..auth import principal
+from ..i18n import Lang, pick_lang, strings
+from ..state import state
 from . import export
-from .assets import echarts_path
-from .auth import principal
-from .i18n import Lang, pick_lang, strings
-from .state import state
-from .targets import Targets
 
-bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
+WEB = Path(__file__).resolve().parent.parent  # templates/ and static/ are the web app's, beside auth's
+bp = Blueprint("pages", __name__, template_folder=str(WEB / "templates"), static_folder=str(WEB / "static"),
                static_url_path="/assets")
 
 LANG_COOKIE = "nongyun_lang"
@@ -38,16 +37,6 @@ RANGES: dict[str, tuple[int, str]] = {  # picker label â†’ (span ms, window) : â
     "30d": (30 * DAY_MS, "6h"),
     "90d": (90 * DAY_MS, "1d"),
 }
-
-
-@functools.cache
-def _targets(config_dir: str) -> Targets:
-    ctx = state().ctx
-    return Targets.load(Path(config_dir) / "targets.toml", ctx.tree)
-
-
-def targets() -> Targets:
-    return _targets(str(state().ctx.settings.config_dir))
 
 
 def _lang() -> Lang:
@@ -68,7 +57,7 @@ def _crumbs(region: Region, lang: Lang) -> list[dict[str, str]]:
 
 
 def _target_json(code: str) -> dict[str, float | None] | None:
-    found = targets().get(code)
+    found = state().ctx.targets.get(code)
     return found.as_json() if found else None
 
 

@@ -22,10 +22,10 @@ from pydantic import (
     field_validator,
 )
 
-from ..catalogue import Catalogue
-from ..errors import BadInput
-from ..records import REASONS
-from ..times import DAY_MS, TimeFormatError, parse_duration, parse_rfc3339, window_start
+from ...catalogue import Catalogue
+from ...errors import BadInput
+from ...records import REASONS
+from ...times import DAY_MS, TimeFormatError, parse_duration, parse_rfc3339, window_start
 
 REGION_CODE = r"^\d{6}(\d{3}){0,2}$"
 DEVICE_ID = r"^[A-Za-z0-9_-]{1,64}$"

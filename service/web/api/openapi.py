@@ -18,9 +18,9 @@ from flask import Blueprint
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from ..catalogue import Catalogue
-from .auth import PUBLIC, SESSION_COOKIE
-from .errors import CODES
+from ...catalogue import Catalogue
+from ..auth import PUBLIC, SESSION_COOKIE
+from ..errors import CODES
 from .schemas import ErrorAnswer
 
 REF = "#/components/schemas/{model}"

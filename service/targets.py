@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import SettingsError
-from ..regions import Region, RegionTree
+from .errors import SettingsError
+from .regions import Region, RegionTree
 
 
 @dataclass(frozen=True)

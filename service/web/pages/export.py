@@ -1,6 +1,6 @@
 """A region's yields table as .xlsx or .csv, the way a township reports upward.
 
-The totals come from the very function behind ``GET /api/v1/yields`` (``yields.totals``), so a
+The totals come from the very read model behind ``GET /api/v1/yields`` (``queries.yields``), so a
 spreadsheet sent to the district never disagrees with what the API answers for the same region and
 year; the detail sheet lists the individual harvest records behind them.
 """
@@ -16,15 +16,14 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from ..context import Context
-from ..records import YieldRecord
-from ..regions import Region
-from ..store import Store
-from ..times import format_local, now_ms, year_bounds
-from ..units import area_out, per_area, yield_out
-from .params import YieldsParams
-from .schemas import YieldsAnswer
-from .yields import totals
+from ...context import Context
+from ...queries.yields import YieldsReport, yield_totals
+from ...records import YieldRecord
+from ...regions import Region
+from ...store import Store
+from ...times import format_local, now_ms, year_bounds
+from ...units import area_out, per_area, yield_out
+from ..figures import totals_json
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
@@ -39,7 +38,7 @@ RECORD_LIMIT = 100_000
 class YieldsTable:
     region: Region
     year: int
-    answer: YieldsAnswer
+    report: YieldsReport
     records: list[YieldRecord]
     ctx: Context
 
@@ -48,10 +47,11 @@ class YieldsTable:
         return f"{self.region.name_zh} {self.year}年 粮食产量汇总"
 
     def summary_rows(self) -> list[list[object]]:
-        rows: list[list[object]] = [[g.key, g.name, g.records, g.area, g.yield_, g.yield_per_area]
-                                    for g in self.answer.groups]
-        t = self.answer.total
-        rows.append(["", "合计", t.records, t.area, t.yield_, t.yield_per_area])
+        def row(key: str, name: str, figures: dict[str, object]) -> list[object]:
+            return [key, name, figures["records"], figures["area"], figures["yield"], figures["yield_per_area"]]
+
+        rows = [row(g.key, g.name, totals_json(g.totals, "cn")) for g in self.report.groups]
+        rows.append(row("", "合计", totals_json(self.report.total, "cn")))
         return rows
 
     def detail_rows(self) -> list[list[object]]:
@@ -72,11 +72,10 @@ class YieldsTable:
 
 
 def yields_table(ctx: Context, store: Store, region: Region, year: int) -> YieldsTable:
-    params = YieldsParams.model_validate({"region": region.code, "year": year})
-    answer = totals(ctx, store, params, now_ms())
+    report = yield_totals(ctx, store, region=region.code, year=year, crop=None, group_by=None, now=now_ms())
     start, end = year_bounds(year, ctx.settings.tz)
     records = store.yield_records(region.village_range(), start, end, limit=RECORD_LIMIT)
-    return YieldsTable(region, year, answer, records, ctx)
+    return YieldsTable(region, year, report, records, ctx)
 
 
 def _sheet(wb: Workbook, title: str, heading: str, headers: list[str], rows: list[list[object]],
@@ -110,7 +109,7 @@ def _sheet(wb: Workbook, title: str, heading: str, headers: list[str], rows: lis
 def to_xlsx(table: YieldsTable) -> bytes:
     wb = Workbook()
     wb.remove(wb.active)  # type: ignore[arg-type]
-    group = GROUP_HEADER.get(table.answer.group_by, "分组")
+    group = GROUP_HEADER.get(table.report.group_by, "分组")
     headers = [f"{group}代码", group, *SUMMARY_HEADERS[2:]]
     _sheet(wb, "产量汇总", table.title, headers, table.summary_rows(), bold_last=True)
     _sheet(wb, "收获记录", f"{table.region.name_zh} {table.year}年 收获记录明细", DETAIL_HEADERS,
@@ -125,7 +124,7 @@ def to_csv(table: YieldsTable) -> bytes:
     """UTF-8 with a BOM, so Excel on a township office PC opens the Chinese headers correctly."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    group = GROUP_HEADER.get(table.answer.group_by, "分组")
+    group = GROUP_HEADER.get(table.report.group_by, "分组")
     w.writerow([f"{group}代码", group, *SUMMARY_HEADERS[2:]])
     for row in table.summary_rows():
         w.writerow(["" if v is None else v for v in row])

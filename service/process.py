@@ -1,0 +1,113 @@
+"""Process assembly: how a nongyun process starts its parts and stops them on a signal.
+
+``nongyun serve``, ``ingest``, ``web``, ``jobs`` and ``demo`` all build the same context, open
+the same store and start ingest, jobs and the web server the same way, so one place holds it
+(``cli`` and ``demo`` both import it; neither imports the other). Imports stay local: a web-only
+process never imports paho, an ingest worker never imports Flask.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from .context import Context
+    from .store.base import Store
+
+log = logging.getLogger("nongyun")
+
+
+def context() -> Context:
+    """The settings and config in force, validated, with logging set to their level."""
+    from .context import build
+
+    ctx = build()
+    logging.basicConfig(level=ctx.settings.values.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return ctx
+
+
+def open_store(ctx: Context) -> Store:
+    from .store import open_store as open_configured
+
+    return open_configured(ctx.settings)
+
+
+@contextmanager
+def until_signal() -> Iterator[threading.Event]:
+    """An event set by SIGINT/SIGTERM, so every command shuts down the same orderly way."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def start_ingest(ctx: Context, store: Store) -> Any:
+    from .ingest import connect
+    from .payloads import PayloadDecoder
+
+    ingest = connect(ctx.settings, PayloadDecoder(ctx.registry, ctx.catalogue), store)
+    ingest.start()
+    return ingest
+
+
+def start_jobs(ctx: Context, store: Store) -> Any | None:
+    from .jobs import start_jobs as start
+    from .store.base import as_jobs_store
+
+    jobs_store = as_jobs_store(store)
+    if jobs_store is None:
+        log.warning("the %s store keeps no rollups or alerts: scheduled jobs are off", store.name)
+        return None
+    return start(ctx, jobs_store)
+
+
+def warn_missing_assets() -> None:
+    from .web.assets import missing_warning
+
+    warning = missing_warning()
+    if warning:
+        click.secho(warning, fg="yellow", err=True)
+
+
+def web_server(ctx: Context, store: Store, host: str, port: int, ingest: Any = None) -> Any:
+    from werkzeug.serving import make_server
+
+    from .web import create_app
+    from .web.metrics import register_ingest
+
+    app = create_app(ctx, store)
+    if ingest is not None:  # its live state in /metrics and /api/v1/health
+        register_ingest(app, ingest.pipeline)
+    server = make_server(host, port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
+    return server
+
+
+def start_all(ctx: Context, store: Store, stack: ExitStack) -> Any:
+    """Ingest, jobs and the web server of one process, each stopped by ``stack`` in reverse order;
+    returns the ingest worker. Shared by ``serve`` and ``demo``."""
+    host, port = ctx.settings.http
+    warn_missing_assets()
+    ingest = start_ingest(ctx, store)
+    stack.callback(ingest.stop)
+    jobs = start_jobs(ctx, store)
+    if jobs is not None:
+        stack.callback(jobs.shutdown)
+    server = web_server(ctx, store, host, port, ingest)
+    stack.callback(server.shutdown)
+    return ingest

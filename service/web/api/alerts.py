@@ -1,0 +1,65 @@
+"""``/alerts``: the stored alerts of a region, and staff acknowledging one.
+
+Acknowledging says "someone is on it": the alert stays active until its condition recovers, the
+dashboards and the retained MQTT snapshot show who took it, and a webhook gets an
+``acknowledged`` event. Acknowledging twice keeps the first acknowledgement.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+
+from ...errors import BadInput, NotFound
+from ...queries.alerts import acknowledge, region_alerts
+from ...times import now_ms
+from ..auth import require, scoped
+from ..state import answer, state
+from .openapi import Route
+from .params import AlertsParams, NoParams, parse
+from .present import alert_out
+from .routing import AUTH, query_args, routes, scoped_answer
+from .schemas import AckIn, AlertOut, AlertsAnswer
+
+MAX_BY = 64
+
+
+@routes.add(Route("/alerts", "GET", "device and agronomic alerts of a region", AlertsAnswer,
+                  params=AlertsParams, errors=(400, *AUTH, 404)))
+def alerts_get() -> Response:
+    st = state()
+    p = parse(AlertsParams, query_args())
+    part = scoped(p.region)
+    active = None if p.active is None else p.active == "true"
+    found = region_alerts(st.ctx, st.store, part.within.code, active)
+    tz = st.ctx.settings.tz
+    return scoped_answer(AlertsAnswer(scope=part.narrowed, alerts=[alert_out(a, tz) for a in found]))
+
+
+def _by(body: Any) -> str:
+    if body is None or not isinstance(body, dict):
+        raise BadInput("body: must be a JSON object like {\"by\": \"王会计\"}", "body")
+    unknown = set(body) - {"by"}
+    if unknown:
+        raise BadInput(f"{sorted(unknown)[0]}: unknown field (only 'by')", sorted(unknown)[0])
+    by = body.get("by", "staff")
+    if not isinstance(by, str) or not 0 < len(by.strip()) <= MAX_BY:
+        raise BadInput(f"by: a name of 1 to {MAX_BY} characters", "by")
+    return by.strip()
+
+
+@routes.add(Route("/alerts/<alert_id>/ack", "POST", "acknowledge an alert (editors and admins, inside their scope)",
+                  AlertOut, params=NoParams, body=AckIn, errors=(400, *AUTH, 404),
+                  path_params={"alert_id": "the alert's id"}))
+def alert_ack(alert_id: str) -> Response:
+    # not Werkzeug's <int:...>: it turns 5,000 digits into a ValueError, hence a 500
+    if not (alert_id.isascii() and alert_id.isdigit() and len(alert_id) <= 18):
+        raise NotFound(f"no alert with id {alert_id[:20]!r}")
+    who = require("editor")
+    st = state()
+    by = _by(request.get_json(silent=True) if request.content_length else {})
+    if who.via != "open":
+        by = who.username  # logged in: the account acknowledges, not a typed name
+    alert = acknowledge(st.ctx, st.store, int(alert_id), by, now_ms(), who.scope)
+    return answer(alert_out(alert, st.ctx.settings.tz))

@@ -1,0 +1,68 @@
+"""Domain answers of ``service.queries`` → the API's answer models: units, rounding, local times.
+
+Rounding is part of the contract (areas, yields and per-area yields to 2 decimals, reading values
+to 3; README "REST API"), and it happens here, once, after every sum was taken unrounded.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from ...jobs.views import alert_json
+from ...queries.devices import DeviceState, LatestSummary
+from ...queries.readings import ReadingsReport
+from ...queries.yields import YieldsReport
+from ...store.base import Alert
+from ...times import format_local
+from ...units import UNIT_LABELS, UnitSystem
+from ..figures import totals_json
+from .params import format_duration
+from .schemas import (
+    AlertOut,
+    DeviceOut,
+    LatestValue,
+    ReadingsAnswer,
+    SeriesOut,
+    UnitLabels,
+    YieldGroup,
+    YieldsAnswer,
+    YieldTotal,
+)
+
+VALUE_DECIMALS = 3
+
+
+def yields_answer(r: YieldsReport, unit: UnitSystem) -> YieldsAnswer:
+    return YieldsAnswer(
+        scope=r.within.code if r.within is not None else None, region=r.region.code, region_name=r.region.name,
+        year=r.year, unit=unit, units=UnitLabels.model_validate(UNIT_LABELS[unit]), group_by=r.group_by,
+        crop=r.crop,
+        groups=[YieldGroup.model_validate({"key": g.key, "name": g.name, **totals_json(g.totals, unit)})
+                for g in r.groups],
+        total=YieldTotal.model_validate(totals_json(r.total, unit)))
+
+
+def readings_answer(r: ReadingsReport, tz: ZoneInfo) -> ReadingsAnswer:
+    return ReadingsAnswer(
+        scope=r.within.code if r.within is not None else None, region=r.region.code, metric=r.metric, unit=r.unit,
+        every=format_duration(r.every), agg=r.agg, group_by=r.group_by, start=format_local(r.start, tz),
+        end=format_local(r.end, tz),
+        series=[SeriesOut(key=s.key, name=s.name,
+                          points=[(format_local(t, tz), round(v, VALUE_DECIMALS)) for t, v in s.points])
+                for s in r.series])
+
+
+def device_out(s: DeviceState, tz: ZoneInfo) -> DeviceOut:
+    seen = s.last_seen
+    return DeviceOut(id=s.device.id, kind=s.device.kind, village=s.device.village, township=s.device.township,
+                     metrics=list(s.device.metrics), last_seen=format_local(seen, tz) if seen is not None else None,
+                     online=s.online)
+
+
+def latest_out(summary: dict[str, LatestSummary], tz: ZoneInfo) -> dict[str, LatestValue]:
+    return {metric: LatestValue(value=round(s.value, VALUE_DECIMALS), unit=s.unit, devices=s.devices,
+                                ts=format_local(s.ts, tz)) for metric, s in summary.items()}
+
+
+def alert_out(a: Alert, tz: ZoneInfo) -> AlertOut:
+    return AlertOut.model_validate(alert_json(a, tz))

@@ -1,0 +1,70 @@
+"""``/yields``: totals of a region, and harvest records entered by staff."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Response, request
+
+from ...errors import BadInput
+from ...harvest_entry import enter
+from ...queries.yields import yield_totals
+from ...times import format_local, now_ms
+from ...units import ha_to_mu, kg_to_jin
+from ...workers import api_worker
+from ..auth import require, scoped
+from ..state import answer, state
+from .openapi import Route
+from .params import NoParams, YieldIn, YieldsParams, parse
+from .present import yields_answer
+from .routing import AUTH, query_args, routes, scoped_answer, validation_context
+from .schemas import YieldsAnswer, YieldStored
+
+BODY_FIELDS = tuple(YieldIn.model_fields)
+
+
+@routes.add(Route("/yields", "GET", "yield totals of a region per township, village, crop or year", YieldsAnswer,
+                  params=YieldsParams, errors=(400, *AUTH, 404)))
+def yields_get() -> Response:
+    st = state()
+    p = parse(YieldsParams, query_args(), validation_context())
+    part = scoped(p.region)
+    report = yield_totals(st.ctx, st.store, region=p.region, year=p.year, crop=p.crop, group_by=p.group_by,
+                          now=now_ms(), within=part.within if part.narrowed else None)
+    return scoped_answer(yields_answer(report, p.unit))
+
+
+@routes.add(Route("/yields", "POST", "enter a harvest record (editors and admins, inside their scope)", YieldStored,
+                  params=NoParams, body=YieldIn, status=201, errors=(400, *AUTH, 413),
+                  description="Validated by the same rules as a grain scale's MQTT yield record (ts at most 5 "
+                              "minutes ahead and at most a year old; exactly one of area_mu/area_ha and of "
+                              "yield_jin/yield_kg). Writing the same (village, crop, plot, ts) again replaces the "
+                              "record. The answer uses the unit keys of the request."))
+def yields_post() -> Response:
+    who = require("editor")
+    parse(NoParams, query_args())
+    raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: 413 from Werkzeug
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadInput("the body must be a JSON object (UTF-8)") from None
+    if not isinstance(body, dict):
+        raise BadInput("the body must be a JSON object")
+    unknown = [k for k in body if k not in BODY_FIELDS]
+    if unknown:
+        raise BadInput(f"unknown field {unknown[0]!r} (allowed: {', '.join(BODY_FIELDS)})", unknown[0])
+    st = state()
+    rec = enter(st.ctx, st.store, st.decoder, body, now_ms(), who.scope, api_worker(st.ctx.settings.data_dir))
+    out: dict[str, Any] = {"village": rec.village, "township": rec.village[:9],
+                           "ts": format_local(rec.ts, st.ctx.settings.tz), "crop": rec.crop, "plot": rec.plot,
+                           "moisture_pct": rec.moisture_pct, "source": "api"}
+    if "area_mu" in body:
+        out["area_mu"] = round(ha_to_mu(rec.area_ha), 2)
+    else:
+        out["area_ha"] = round(rec.area_ha, 2)
+    if "yield_jin" in body:
+        out["yield_jin"] = round(kg_to_jin(rec.yield_kg), 2)
+    else:
+        out["yield_kg"] = round(rec.yield_kg, 2)
+    return answer(YieldStored.model_validate(out), 201, exclude_unset=True)
