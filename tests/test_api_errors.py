@@ -248,3 +248,45 @@ def test_any_parameter_value_answers_or_names_the_parameter(client: FlaskClient,
         assert_error(resp, 404, "not_found")
     else:
         assert_error(resp, 400, "bad_request", name)
+
+
+# -- bodies: validated by the models the OpenAPI document shows --------------------------------
+
+@pytest.mark.parametrize("path", ["/api/v1/yields", "/api/v1/alerts/1/ack"])
+def test_a_deeply_nested_body_is_a_400_not_a_500(client: FlaskClient, path: str) -> None:
+    deep = b"[" * 10_000 + b"]" * 10_000
+    assert_error(client.post(path, data=deep, content_type="application/json"), 400, "bad_request")
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"area_mu": "12.5"}, "area_mu"),  # a number as text is not a number (strict, as the document says)
+    ({"village": 211204101200}, "village"),
+    ({"plot": ["a"]}, "plot"),
+    ({"moisture_pct": 101}, "moisture_pct"),
+    ({"yield_jin": True}, "yield_jin"),
+])
+def test_body_fields_are_checked_by_the_documented_model(client: FlaskClient, changes: dict[str, Any],
+                                                         field: str) -> None:
+    assert_error(client.post("/api/v1/yields", json=_body(**changes)), 400, "bad_request", field)
+
+
+@pytest.mark.parametrize(("body", "field"), [({"by": 5}, "by"), ({"by": "   "}, "by"), ({"who": "王会计"}, "who"),
+                                             ({"by": "x" * 65}, "by")])
+def test_ack_bodies_are_checked_by_the_documented_model(client: FlaskClient, body: dict[str, Any],
+                                                        field: str) -> None:
+    assert_error(client.post("/api/v1/alerts/1/ack", json=body), 400, "bad_request", field)
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                    max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(extra=st.dictionaries(st.sampled_from(["village", "ts", "crop", "area_mu", "area_ha", "yield_jin",
+                                              "yield_kg", "plot", "moisture_pct", "other"]), JSON, max_size=4))
+def test_no_body_makes_a_500(client: FlaskClient, extra: dict[str, Any]) -> None:
+    resp = client.post("/api/v1/yields", json=_body() | extra)
+    assert resp.status_code in (201, 400), resp.get_data(as_text=True)
+    ack = client.post("/api/v1/alerts/1/ack", json=extra)
+    assert ack.status_code in (400, 404), ack.get_data(as_text=True)

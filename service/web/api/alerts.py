@@ -7,22 +7,18 @@ dashboards and the retained MQTT snapshot show who took it, and a webhook gets a
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Response, request
 
-from ...errors import BadInput, NotFound
+from ...errors import NotFound
 from ...queries.alerts import acknowledge, region_alerts
 from ...times import now_ms
 from ..auth import require, scoped
 from ..state import answer, state
 from .openapi import Route
-from .params import AlertsParams, NoParams, parse
+from .params import AckIn, AlertsParams, NoParams, parse, parse_body
 from .present import alert_out
 from .routing import AUTH, query_args, routes, scoped_answer
-from .schemas import AckIn, AlertOut, AlertsAnswer
-
-MAX_BY = 64
+from .schemas import AlertOut, AlertsAnswer
 
 
 @routes.add(Route("/alerts", "GET", "device and agronomic alerts of a region", AlertsAnswer,
@@ -37,18 +33,6 @@ def alerts_get() -> Response:
     return scoped_answer(AlertsAnswer(scope=part.narrowed, alerts=[alert_out(a, tz) for a in found]))
 
 
-def _by(body: Any) -> str:
-    if body is None or not isinstance(body, dict):
-        raise BadInput("body: must be a JSON object like {\"by\": \"王会计\"}", "body")
-    unknown = set(body) - {"by"}
-    if unknown:
-        raise BadInput(f"{sorted(unknown)[0]}: unknown field (only 'by')", sorted(unknown)[0])
-    by = body.get("by", "staff")
-    if not isinstance(by, str) or not 0 < len(by.strip()) <= MAX_BY:
-        raise BadInput(f"by: a name of 1 to {MAX_BY} characters", "by")
-    return by.strip()
-
-
 @routes.add(Route("/alerts/<alert_id>/ack", "POST", "acknowledge an alert (editors and admins, inside their scope)",
                   AlertOut, params=NoParams, body=AckIn, errors=(400, *AUTH, 404),
                   path_params={"alert_id": "the alert's id"}))
@@ -58,7 +42,7 @@ def alert_ack(alert_id: str) -> Response:
         raise NotFound(f"no alert with id {alert_id[:20]!r}")
     who = require("editor")
     st = state()
-    by = _by(request.get_json(silent=True) if request.content_length else {})
+    by = parse_body(AckIn, request.get_data(cache=False), optional=True).by
     if who.via != "open":
         by = who.username  # logged in: the account acknowledges, not a typed name
     alert = acknowledge(st.ctx, st.store, int(alert_id), by, now_ms(), who.scope)

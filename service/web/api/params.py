@@ -8,6 +8,7 @@ against the catalogue passed in the validation context.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -155,10 +156,11 @@ class RejectionsParams(_Params):
 
 
 class YieldIn(BaseModel):
-    """A harvest record entered by staff. Documented here; validated by the MQTT contract's rules
-    (``service.payloads``), so a record the API accepts is exactly one a grain scale could send."""
+    """A harvest record entered by staff: its shape and types checked by this model (the one the
+    OpenAPI document shows), then the MQTT contract's rules (``service.payloads``: catalogue crops,
+    time window, one unit of each), so a record the API accepts is exactly one a grain scale could send."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     village: str = Field(pattern=r"^\d{12}$", description="12-digit village code")
     ts: str | int = Field(description="RFC 3339 with offset, or epoch milliseconds")
@@ -171,7 +173,23 @@ class YieldIn(BaseModel):
     moisture_pct: float | None = Field(None, ge=0, le=100)
 
 
+class AckIn(BaseModel):
+    """Who acknowledges; a logged-in caller's own account name replaces it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    by: str = Field(default="staff", min_length=1, max_length=64, description="who acknowledges (default: staff)")
+
+    @field_validator("by")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("a name of 1 to 64 characters")
+        return v.strip()
+
+
 M = TypeVar("M", bound=_Params)
+B = TypeVar("B", bound=BaseModel)
 
 
 def format_duration(ms: int) -> str:
@@ -180,6 +198,36 @@ def format_duration(ms: int) -> str:
         if ms % unit == 0:
             return f"{ms // unit}{suffix}"
     return f"{ms}ms"
+
+
+def _bad_input(model: type[BaseModel], exc: ValidationError, kind: str) -> BadInput:
+    """The first error, named by its field: 'unknown parameter' / 'unknown field' for extra ones."""
+    err = exc.errors()[0]
+    name = str(err["loc"][0]) if err["loc"] else ""
+    if err["type"] == "extra_forbidden":
+        allowed = ", ".join(model.model_fields) or "none"
+        return BadInput(f"unknown {kind} {name!r} (allowed: {allowed})", name)
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "string_pattern_mismatch":
+        msg = f"{str(err['input'])[:70]!r} {PATTERN_HINTS.get(name, msg)}"
+    return BadInput(f"{name}: {msg}" if name else msg, name or None)
+
+
+def parse_body(model: type[B], raw: bytes, *, optional: bool = False) -> B:
+    """A JSON request body → the validated model, or BadInput: never a 500, however hostile.
+    ``optional``: an empty body is the model's defaults."""
+    try:
+        body = json.loads(raw) if raw.strip() or not optional else {}
+    except (ValueError, UnicodeDecodeError):
+        raise BadInput("the body must be a JSON object (UTF-8)") from None
+    except RecursionError:  # thousands of nested brackets
+        raise BadInput("the body is nested too deeply") from None
+    if not isinstance(body, dict):
+        raise BadInput("the body must be a JSON object")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise _bad_input(model, exc, "field") from None
 
 
 def parse(model: type[M], args: Mapping[str, list[str]], context: Mapping[str, Any] | None = None) -> M:
@@ -191,12 +239,4 @@ def parse(model: type[M], args: Mapping[str, list[str]], context: Mapping[str, A
     try:
         return model.model_validate(data, context=dict(context or {}))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        name = str(err["loc"][0]) if err["loc"] else ""
-        if err["type"] == "extra_forbidden":
-            allowed = ", ".join(model.model_fields) or "none"
-            raise BadInput(f"unknown parameter {name!r} (allowed: {allowed})", name) from None
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "string_pattern_mismatch":
-            msg = f"{str(err['input'])[:70]!r} {PATTERN_HINTS.get(name, msg)}"
-        raise BadInput(f"{name}: {msg}", name) from None
+        raise _bad_input(model, exc, "parameter") from None

@@ -174,10 +174,6 @@ class AlertOut(_Out):
     acked_by: str | None = None
 
 
-class AckIn(BaseModel):
-    by: str | None = Field(default=None, max_length=64, description="who acknowledges (default: staff)")
-
-
 class AlertsAnswer(_Scoped):
     alerts: list[AlertOut]
 

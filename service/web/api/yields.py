@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Response, request
 
-from ...errors import BadInput
 from ...harvest_entry import enter
 from ...queries.yields import yield_totals
 from ...times import format_local, now_ms
@@ -16,12 +14,10 @@ from ...workers import api_worker
 from ..auth import require, scoped
 from ..state import answer, state
 from .openapi import Route
-from .params import NoParams, YieldIn, YieldsParams, parse
+from .params import NoParams, YieldIn, YieldsParams, parse, parse_body
 from .present import yields_answer
 from .routing import AUTH, query_args, routes, scoped_answer, validation_context
 from .schemas import YieldsAnswer, YieldStored
-
-BODY_FIELDS = tuple(YieldIn.model_fields)
 
 
 @routes.add(Route("/yields", "GET", "yield totals of a region per township, village, crop or year", YieldsAnswer,
@@ -44,16 +40,8 @@ def yields_get() -> Response:
 def yields_post() -> Response:
     who = require("editor")
     parse(NoParams, query_args())
-    raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: 413 from Werkzeug
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadInput("the body must be a JSON object (UTF-8)") from None
-    if not isinstance(body, dict):
-        raise BadInput("the body must be a JSON object")
-    unknown = [k for k in body if k not in BODY_FIELDS]
-    if unknown:
-        raise BadInput(f"unknown field {unknown[0]!r} (allowed: {', '.join(BODY_FIELDS)})", unknown[0])
+    entry = parse_body(YieldIn, request.get_data(cache=False))  # over MAX_CONTENT_LENGTH: 413 from Werkzeug
+    body = entry.model_dump(exclude_unset=True)
     st = state()
     rec = enter(st.ctx, st.store, st.decoder, body, now_ms(), who.scope, api_worker(st.ctx.settings.data_dir))
     out: dict[str, Any] = {"village": rec.village, "township": rec.village[:9],
