@@ -33,10 +33,12 @@ import re
 import threading
 import time
 import zlib
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,6 +47,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from service.store.flux import TEMPLATES
+from tests.flux_pushdown import storage_points
 
 VERSION_HEADERS = {"X-Influxdb-Build": "OSS", "X-Influxdb-Version": "v2.7.10"}
 HEALTH_BODY = ('{"name":"influxdb", "message":"ready for queries and writes", "status":"pass", "checks":[], '
@@ -64,6 +67,11 @@ PRECISION_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 DURATION_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000,
                "h": 3_600_000_000_000, "d": 86_400_000_000_000, "w": 7 * 86_400_000_000_000}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _duration_ns(literal: str) -> int:
+    """A Flux duration literal as a template writes it (``1h``, ``30m``) → nanoseconds."""
+    return sum(int(n) * DURATION_NS[u] for n, u in re.findall(r"(\d+)(ns|us|ms|s|m|h|d|w)", literal))
 
 
 class HttpError(Exception):
@@ -259,6 +267,7 @@ class QueryLog:
     template: str = ""  # the name in service/store/flux.py
     bucket: str = ""  # the bucket of from()
     scanned: dict[str, int] = field(default_factory=dict)  # measurement → stored rows in the range
+    points_read: int = 0  # what storage hands to the query engine, by the planner's pushdown rules
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,11 +345,10 @@ def encode_results(results: list[tuple[str, list[Table]]]) -> str:
 
 # Types the backend's template parameters must have (a Flux type error otherwise).
 PARAM_TYPES = {"_bucket": "string", "_start": "time", "_stop": "time", "_every": "duration", "_tz": "string",
-               "_metric": "string", "_by": "string", "_vlo": "string", "_vhi": "string", "_limit": "int",
-               "_byCrop": "bool", "_crop": "string", "_byReason": "bool", "_reason": "string",
-               "_byDevice": "bool", "_device": "string", "_byWorker": "bool", "_worker": "string",
-               "_rollupBucket": "string", "_pendingOnly": "bool", "_byKey": "bool", "_key": "string",
-               "_byActive": "bool", "_active": "bool", "_channel": "string"}
+               "_metric": "string", "_by": "string", "_region": "string", "_limit": "int", "_crop": "string",
+               "_reason": "string", "_device": "string", "_worker": "string", "_rollupBucket": "string",
+               "_pendingOnly": "bool", "_key": "string", "_byActive": "bool", "_active": "bool",
+               "_channel": "string"}
 _PARAM_REF = re.compile(r'(?<![\w."])(_[A-Za-z]\w*)\b')
 
 
@@ -682,10 +690,22 @@ class FakeInflux:
             log.template, log.bucket = template, bucket.name
             for r in rows:
                 log.scanned[r.measurement] = log.scanned.get(r.measurement, 0) + 1
+            log.points_read = storage_points(text, values, rows, self._window_of(values))
             body = encode_results(self._evaluate(template, values, rows, org_id))
             self.queries[-1].csv = body
         return Response(body, 200, content_type="text/csv; charset=utf-8",
                         headers=VERSION_HEADERS)
+
+    @staticmethod
+    def _window_of(values: dict[str, Any]) -> Callable[[int, str], int]:
+        """aggregateWindow's window start for a row time, ``every`` as the template writes it."""
+        tz = ZoneInfo(values["_tz"]) if isinstance(values.get("_tz"), str) and values["_tz"] else ZoneInfo("UTC")
+
+        def start(t: int, every: str) -> int:
+            span = values[every] if every in values else _duration_ns(every)
+            return _window(t, span, tz, values["_start"], values["_stop"])[0]
+
+        return start
 
     @staticmethod
     def _from_bucket(text: str, params: dict[str, tuple[str, Any]]) -> str:
@@ -711,20 +731,25 @@ class FakeInflux:
 
     # -- the templates, computed in plain Python ----------------------------------------------
 
-    def _evaluate(self, template: str, p: dict[str, Any], rows: list[Row],
+    def _evaluate(self, name: str, p: dict[str, Any], rows: list[Row],
                   org_id: str) -> list[tuple[str, list[Table]]]:
-        def in_villages(r: Row) -> bool:
-            v = r.tags.get("village")
-            return v is not None and p["_vlo"] <= v <= p["_vhi"]
+        template, _, tier = name.partition("@")
 
-        if template == "readings_mean_parts":
-            chosen = [r for r in rows if r.measurement == "telemetry" and r.field == p["_metric"] and in_villages(r)]
-            return [("sum", _aggregate_window(chosen, p, "sum")), ("count", _aggregate_window(chosen, p, "count"))]
+        def in_region(r: Row) -> bool:  # r.<tier> == _region: the tier tag every point carries
+            return r.tags.get(tier, "") == p["_region"]
+
+        def per_series(chosen: list[Row], agg: str, with_field: bool = False) -> list[Table]:
+            """aggregateWindow runs on each series (and field) of the stream on its own."""
+            tables: list[Table] = []
+            for _, series_rows in sorted(_series_fields(chosen).items(), key=lambda kv: _key_sort(kv[0])):
+                tables += _aggregate_window(series_rows, p, agg, with_field)
+            return tables
+
         if template.startswith("rollup_readings_"):
             fields, fn = ROLLUP_READS[template.rsplit("_", 1)[1]]
             chosen = [r for r in rows if r.measurement == "telemetry" and r.tags.get("metric") == p["_metric"]
-                      and r.field in fields and in_villages(r)]
-            return [("_result", _aggregate_window(chosen, p, fn, with_field=True))]
+                      and r.field in fields and in_region(r)]
+            return [("_result", per_series(chosen, fn, with_field=True))]
         if template == "rollup_hours":
             return [("_result", self._rollup_to(p, rows, org_id))]
         if template == "rollup_state":
@@ -732,46 +757,53 @@ class FakeInflux:
         if template == "rollup_ready":
             chosen = [r for r in rows if r.measurement == "rollup_meta" and r.field == "backfilled"]
             return [("_result", _last_tables(chosen, []))]
-        if template == "rollup_backfill":
-            hours = sorted({r.time // HOUR_NS * HOUR_NS for r in rows if r.measurement == "telemetry"})
-            table = Table([("_time", "dateTime:RFC3339", False)], [[max(h, p["_start"])] for h in hours])
-            return [("_result", [table] if hours else [])]
-        if template in ("alerts", "alerts_undelivered"):
+        if template == "rollup_backfill":  # per series and hour, then group(): one row each
+            cells = sorted({(max(r.time // HOUR_NS * HOUR_NS, p["_start"]), r.measurement,
+                             tuple(sorted(r.tags.items())), r.field) for r in rows if r.measurement == "telemetry"})
+            table = Table([("_time", "dateTime:RFC3339", False)], [[cell[0]] for cell in cells])
+            return [("_result", [table] if cells else [])]
+        if template in ("alerts", "alerts_key", "alerts_undelivered"):
             return [("_result", _alerts_table(template, [r for r in rows if r.measurement == "alert"], p))]
         if template.startswith("readings_"):
-            agg = template.split("_", 1)[1]
-            chosen = [r for r in rows if r.measurement == "telemetry" and r.field == p["_metric"] and in_villages(r)]
-            return [("_result", _aggregate_window(chosen, p, agg))]
-        if template == "yield_sums":
+            part = template.split("_", 1)[1]
+            chosen = [r for r in rows if r.measurement == "telemetry" and r.field == p["_metric"] and in_region(r)]
+            return [("_result", per_series(chosen, part))]
+        if template in ("yield_sums", "yield_sums_crop"):
             chosen = [r for r in rows if r.measurement == "yield" and r.field in ("yield_kg", "area_ha")
-                      and in_villages(r) and (not p["_byCrop"] or r.tags.get("crop") == p["_crop"])]
+                      and in_region(r) and (template == "yield_sums" or r.tags.get("crop") == p["_crop"])]
             return [("sum", _group_reduce(chosen, [p["_by"], "_field"], "sum")),
                     ("count", _group_reduce([r for r in chosen if r.field == "yield_kg"], [p["_by"], "_field"],
                                             "count"))]
+        if template in ("yield_first", "yield_last"):
+            chosen = [r for r in rows if r.measurement == "yield" and r.field == "yield_kg" and in_region(r)]
+            pick = min if template == "yield_first" else max
+            times = [pick(g, key=lambda r: r.time).time for g in _series_fields(chosen).values()]
+            return [("_result", [Table([("_time", "dateTime:RFC3339", False)], [[t]]) for t in sorted(times)])]
         if template == "yield_records":
-            chosen = [r for r in rows if r.measurement == "yield" and in_villages(r)]
+            chosen = [r for r in rows if r.measurement == "yield" and in_region(r)]
             keep = ["_time", "village", "device", "crop", "plot", "area_ha", "yield_kg", "moisture_pct", "source"]
             return [("_result", _pivot_table(chosen, keep, p["_limit"]))]
-        if template == "latest_values":
-            chosen = [r for r in rows if (r.measurement == "telemetry" or (r.measurement == "yield"
-                                                                          and r.field == "yield_kg"))
-                      and in_villages(r)]
+        if template in ("latest_telemetry", "latest_yield"):
+            chosen = [r for r in rows if in_region(r) and (r.measurement == "telemetry" if template ==
+                                                           "latest_telemetry" else
+                                                           r.measurement == "yield" and r.field == "yield_kg")]
             return [("_result", _last_tables(chosen, ["_measurement", "_field", "device"]))]
         if template == "latest_status":
             last = [max(group, key=lambda r: r.time) for group in _series_fields(
                 [r for r in rows if r.measurement == "device_status"]).values()]
             return [("_result", _status_tables(last, p))]
-        if template == "rejections":
+        if template.startswith("rejections_"):
+            variant = template.removeprefix("rejections_")
             chosen = [r for r in rows if r.measurement == "rejection"
-                      and (not p["_byReason"] or r.tags.get("reason") == p["_reason"])
-                      and (not p["_byDevice"] or r.tags.get("device", "") == p["_device"])]
+                      and ("reason" not in variant or r.tags.get("reason", "") == p["_reason"])
+                      and ("device" not in variant or r.tags.get("device", "") == p["_device"])]
             keep = ["_time", "reason", "device", "topic", "detail", "payload"]
             return [("_result", _pivot_table(chosen, keep, p["_limit"]))]
-        if template == "counters":
+        if template in ("counters", "counters_worker"):
             chosen = [r for r in rows if r.measurement == "ingest_counter"
-                      and (not p["_byWorker"] or r.tags.get("worker") == p["_worker"])]
+                      and (template == "counters" or r.tags.get("worker") == p["_worker"])]
             return [("_result", _last_tables(chosen, ["worker", "reason", "_field"]))]
-        raise HttpError(400, "invalid", f"fake influxdb: no evaluator for template {template}")
+        raise HttpError(400, "invalid", f"fake influxdb: no evaluator for template {name}")
 
     def _rollup_to(self, p: dict[str, Any], rows: list[Row], org_id: str) -> list[Table]:
         """``aggregateWindow(every: 1h)`` count/sum/min/max of every telemetry series and field,
@@ -835,12 +867,86 @@ def _key_sort(key: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple((v is not None, v or "") for v in key)
 
 
+# Windows in a location, as Flux computes them (flux interval/window.go, internal/zoneinfo/
+# zoneinfo_clock.go; aggregateWindow's stdlib/universe/aggregate_window.go), ported rather than
+# shared with service/times.py so the backend is checked against Flux, not against itself:
+# - ``GetLatestBounds(t)``: t becomes wall-clock time (``FromLocalClock``: t + the offset at t), the
+#   window index is that divided by ``every`` (zero = the epoch; timezone.location has offset 0),
+#   and both bounds go back through ``ToLocalClock``: a clock time that does not exist becomes the
+#   transition, one that exists twice its earliest instant;
+# - ``scanWindows`` keeps the window of a point only when those bounds hold the point; then
+#   ``aggregateWindows`` fills each kept window with every point between its bounds (clipped to the
+#   range). A window whose points all read, on the clock, a time of another window is never kept.
+SEC_NS = 1_000_000_000
+
+
+def _offset_s(sec: int, tz: ZoneInfo) -> int:
+    return int((datetime.fromtimestamp(sec, tz).utcoffset() or timedelta(0)).total_seconds())
+
+
+@lru_cache(maxsize=65536)
+def _zone_period(sec: int, tz: ZoneInfo) -> tuple[int, int, int]:
+    """Go's ``Location.lookup(sec)``: the offset in force at UTC second ``sec`` and the [start, end)
+    of seconds it stays in force, looked for two days either way (ToLocalClock compares times at
+    most 14 hours away, so a farther edge answers the same)."""
+    off = _offset_s(sec, tz)
+    edges = []
+    for step in (-6 * 3600, 6 * 3600):
+        t, far = sec, sec + 8 * step
+        edge = far
+        while t != far:
+            n = t + step
+            if _offset_s(n, tz) != off:
+                lo, hi = t, n  # offset ``off`` at lo, another at hi
+                while abs(hi - lo) > 1:
+                    mid = (lo + hi) // 2
+                    if _offset_s(mid, tz) == off:
+                        lo = mid
+                    else:
+                        hi = mid
+                edge = hi if step > 0 else lo
+                break
+            t = n
+        edges.append(edge)
+    return off, edges[0], edges[1]
+
+
+def _to_local_clock(clock: int, tz: ZoneInfo) -> int:
+    """``Location.ToLocalClock``: a wall-clock time (ns) → the UTC instant, line by line."""
+    sec = clock // SEC_NS
+    offset, start, end = _zone_period(sec, tz)
+    if offset != 0:
+        local = sec - offset
+        if local < start:
+            offset, start, end = _zone_period(start - 1, tz)
+            if not start <= sec - offset < end:
+                return end * SEC_NS  # the time does not exist: truncate to the transition
+        elif local >= end:
+            offset, start, end = _zone_period(end, tz)
+            if not start <= sec - offset < end:
+                return start * SEC_NS
+    prev_offset, prev_start, prev_end = _zone_period(start - 1, tz)
+    if prev_start <= sec - prev_offset < prev_end:  # the earliest of two valid instants
+        offset = prev_offset
+    return clock - offset * SEC_NS
+
+
+@lru_cache(maxsize=65536)
+def _bounds_of_index(clock_start: int, every: int, tz: ZoneInfo) -> tuple[int, int]:
+    return _to_local_clock(clock_start, tz), _to_local_clock(clock_start + every, tz)
+
+
+def _latest_bounds(t: int, every: int, tz: ZoneInfo) -> tuple[int, int]:
+    """``Window.GetLatestBounds(t)`` of a window with period = every and no offset, in ``tz``."""
+    clock = t + _offset_s(t // SEC_NS, tz) * SEC_NS  # FromLocalClock
+    return _bounds_of_index(clock // every * every, every, tz)
+
+
 def _window(t: int, every: int, tz: ZoneInfo, start: int, stop: int) -> tuple[int, int]:
-    """The [start, stop) of the ``every`` window holding t, aligned in local time and clipped to the range."""
-    dt = datetime.fromtimestamp(t / 1e9, tz)
-    off = int((dt.utcoffset() or timedelta(0)).total_seconds()) * 1_000_000_000
-    lo = (t + off) // every * every - off
-    return max(lo, start), min(lo + every, stop)
+    """The [start, stop) of the window Flux files t under, clipped to the range (it may not hold t:
+    see above)."""
+    lo, hi = _latest_bounds(t, every, tz)
+    return max(lo, start), min(hi, stop)
 
 
 def _aggregate_window(rows: list[Row], p: dict[str, Any], agg: str, with_field: bool = False) -> list[Table]:
@@ -852,11 +958,24 @@ def _aggregate_window(rows: list[Row], p: dict[str, Any], agg: str, with_field: 
     by = p["_by"]
     if any(r.type not in ("float", "integer") for r in rows) and agg not in ("count",):
         raise HttpError(400, "invalid", f"runtime error: {agg}: unsupported input type")
-    groups: dict[tuple[Any, ...], dict[int, list[float]]] = {}
+    tables_in: dict[tuple[Any, ...], list[Row]] = {}
     for r in rows:
-        w, _ = _window(r.time, p["_every"], tz, p["_start"], p["_stop"])
-        key = (r.field, r.col(by)) if with_field else (r.col(by),)
-        groups.setdefault(key, {}).setdefault(w, []).append(r.value)
+        tables_in.setdefault((r.field, r.col(by)) if with_field else (r.col(by),), []).append(r)
+    groups: dict[tuple[Any, ...], dict[int, list[float]]] = {}
+    for key, table_rows in tables_in.items():
+        table_rows.sort(key=lambda r: r.time)
+        times = [r.time for r in table_rows]
+        # scanWindows: the windows some point's own bounds hold; then every point between each
+        # kept window's (clipped) bounds, whatever its clock reads.
+        kept = set()
+        for t in times:
+            lo, hi = _latest_bounds(t, p["_every"], tz)
+            if lo <= t < hi:
+                kept.add((max(lo, p["_start"]), min(hi, p["_stop"])))
+        for lo, hi in kept:
+            i, j = bisect_left(times, lo), bisect_left(times, hi)
+            if i < j:
+                groups.setdefault(key, {})[lo] = [r.value for r in table_rows[i:j]]
     tables = []
     value_type = "long" if agg == "count" else "double"
     key_cols = [("_field", "string", True)] if with_field else []
@@ -940,12 +1059,12 @@ def _last_tables(rows: list[Row], keep: list[str]) -> list[Table]:
 
 
 def _status_tables(last_rows: list[Row], p: dict[str, Any]) -> list[Table]:
-    """``last() |> pivot(...) |> filter(village range) |> keep(device, _time, online, village)``."""
+    """``last() |> pivot(...) |> filter(strings.hasPrefix(v: r.village, prefix: _region)) |> keep(...)``."""
     records, types = _pivot_rows(last_rows)
     tables = []
     for rec in sorted(records, key=lambda r: r.get("device") or ""):
         village = rec.get("village")
-        if not isinstance(village, str) or not p["_vlo"] <= village <= p["_vhi"]:
+        if not isinstance(village, str) or not village.startswith(p["_region"]):
             continue
         cols = [("_time", "dateTime:RFC3339", False), ("device", "string", True)]
         cols += [(c, types[c], False) for c in ("online", "village") if c in rec]
@@ -972,11 +1091,11 @@ ALERT_KEEP = ["_time", "key", "kind", "village", "severity", "device", "message"
 
 def _alerts_table(template: str, rows: list[Row], p: dict[str, Any]) -> list[Table]:
     """The two alert templates: filters, pivot, the active or undelivered filter, order and limit."""
-    if template == "alerts":
-        rows = [r for r in rows if p["_vlo"] <= (r.tags.get("village") or "") <= p["_vhi"] and r.tags.get("village")
-                and (not p["_byKey"] or r.tags.get("key") == p["_key"])]
+    if template in ("alerts", "alerts_key"):
+        rows = [r for r in rows if r.tags.get("village") and (r.tags.get("village") or "").startswith(p["_region"])
+                and (template == "alerts" or r.tags.get("key") == p["_key"])]
     records, types = _pivot_rows(rows)
-    if template == "alerts":
+    if template != "alerts_undelivered":
         if p["_byActive"]:
             records = [rec for rec in records if ("cleared_at" in rec) != p["_active"]]
         # sort(columns: ["raised_at", "_time"], desc: true): nulls sort first in Flux, then descending

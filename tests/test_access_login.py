@@ -17,6 +17,7 @@ from service.auth.ratelimit import PER_CLIENT, PER_USER, WINDOW_MS
 from service.cli import main
 from service.context import build
 from service.settings import Settings, load
+from service.store.base import InRegion
 from service.store.sqlite import SqliteStore
 from service.times import DAY_MS, format_local, now_ms
 from service.web import create_app
@@ -49,7 +50,7 @@ def _harvest(village: str = V_DMT, plot: str = "p") -> dict[str, object]:
 
 def _records(app: Flask) -> int:
     store = app.extensions["nongyun"].store
-    return len(store.yield_records((0, 10**12), 0, now_ms() + DAY_MS, limit=1000))
+    return len(store.yield_records(InRegion("district", "211204"), 0, now_ms() + DAY_MS, limit=1000))
 
 
 # -- login, cookie ----------------------------------------------------------------------------

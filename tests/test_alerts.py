@@ -23,7 +23,7 @@ from service.jobs.notify import MqttPublisher, Notifier
 from service.jobs.runner import JobRunner
 from service.records import Batch, Reading
 from service.settings import MqttAddress
-from service.store.base import Alert
+from service.store.base import Alert, InRegion
 from service.store.sqlite import SqliteStore
 from service.times import parse_rfc3339
 from service.web import create_app
@@ -33,7 +33,7 @@ from tests.jobs_support import Clock, Recorder
 HOUR = 3_600_000
 STATION, VILLAGE = "qh-st-101203-1", "211204101203"  # 张相镇; corn by default, in season in June
 T0 = parse_rfc3339("2026-06-10T00:00:00+08:00")
-DISTRICT = (211204000000, 211204999999)
+DISTRICT = InRegion("district", "211204")
 
 
 @pytest.fixture
@@ -148,7 +148,7 @@ def test_staff_acknowledge_an_alert_through_the_api(ctx: Context, store: SqliteS
     assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
     bad = client.post(f"/api/v1/alerts/{alert.id}/ack", json={"who": "x"})
     assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "who"
-    [stored] = store.list_alerts((int(VILLAGE), int(VILLAGE)), active=True)
+    [stored] = store.list_alerts(InRegion("village", VILLAGE), active=True)
     assert stored.acked_by == "王主任" and stored.version == 2
 
 

@@ -48,3 +48,11 @@ def test_query_bench_times_every_dashboard_call_raw_and_rolled_up(tmp_path: Path
                 "latest per device (township)"} <= set(plan)
         assert all(c["p50"] <= c["p95"] <= c["max"] for k, c in plan.items() if k != "peak_rss_mib")
     assert r["generated"]["1d"]["values"] > 1000
+
+
+def test_points_read_counts_what_storage_hands_over_per_dashboard_call(tmp_path: Path) -> None:
+    r = run("points_read.py", "--days", "1", out=tmp_path / "p.json", timeout=300)
+    calls = r["calls"]
+    assert calls["devices (district)"]["read"] <= 10 * r["stations"]  # one point per series, not the history
+    assert calls["health (counters)"]["read"] <= 10
+    assert all(c["read"] <= c["in_range"] for c in calls.values())

@@ -104,3 +104,13 @@ def test_a_plot_id_that_looks_like_a_formula_stays_text(client: FlaskClient, sto
     wb = load_workbook(io.BytesIO(client.get(f"/export/yields.xlsx?region={DMT}&year=2025").data))
     cells = [c for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.value == evil]
     assert cells and all(c.data_type == "s" for c in cells)
+
+
+@pytest.mark.parametrize("region", [DMT, DMT[:9], DMT[:6]])
+def test_a_control_character_in_a_plot_id_does_not_break_the_workbook(client: FlaskClient, store: SqliteStore,
+                                                                      region: str) -> None:
+    store.write(Batch(yields=[crop_yield(DMT, "2025-10-08T09:00", "corn", 3, 3_600, plot="A\x0b-3\x00")]))
+    resp = client.get(f"/export/yields.xlsx?region={region}&year=2025")
+    assert resp.status_code == 200
+    wb = load_workbook(io.BytesIO(resp.data))
+    assert "A-3" in [c.value for row in wb["收获记录"].iter_rows() for c in row]

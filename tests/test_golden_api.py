@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from service.times import now_ms
 from service.web import create_app
 from tests.brokers import free_port
 from tests.browser.seed import seed
-from tests.conftest import CONFIG
+from tests.conftest import CONFIG, REPO
 
 GOLDEN = Path(__file__).parent / "golden" / "api_answers.json"
 MOMENT = datetime(2026, 10, 20, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -109,9 +110,9 @@ def _record(client: FlaskClient, method: str, url: str, headers: dict[str, str],
             "status": resp.status_code, "body": resp.get_json()}
 
 
-@pytest.fixture(scope="module")
-def answers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, Any]]]:
-    folder = tmp_path_factory.mktemp("golden")
+def record(folder: Path) -> list[dict[str, Any]]:
+    """Every call's answer over a store seeded at MOMENT. Run in a process of its own (``answers``):
+    holding the clock still there cannot stall the timers other tests' stores left running here."""
     with time_machine.travel(MOMENT, tick=False):
         settings = load(CONFIG, env={}, overrides={"store.data_dir": str(folder / "data"),
                                                    "mqtt.url": f"mqtt://127.0.0.1:{free_port()}"})
@@ -139,7 +140,17 @@ def answers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str,
         got += [_record(client, "POST", url, admin, body) for url, body in POSTS]
         got += [_record(client, "GET", url, admin) for url in AFTER_POSTS]
         store.close()
-    yield got
+    return got
+
+
+@pytest.fixture(scope="module")
+def answers(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("golden")
+    proc = subprocess.run([sys.executable, "-m", "tests.test_golden_api", str(folder)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found: list[dict[str, Any]] = json.loads(proc.stdout)
+    return found
 
 
 def _stable(entry: dict[str, Any]) -> dict[str, Any]:
@@ -169,3 +180,7 @@ def test_every_answer_is_the_recorded_one(answers: list[dict[str, Any]]) -> None
     assert [a["call"] for a in got] == [a["call"] for a in recorded]
     for mine, theirs in zip(got, recorded, strict=True):
         assert mine == theirs, mine["call"]
+
+
+if __name__ == "__main__":
+    sys.stdout.write(json.dumps(record(Path(sys.argv[1])), ensure_ascii=False))

@@ -15,13 +15,16 @@ import pytest
 
 from service.records import Batch, Reading, Rejection, YieldRecord
 from service.store import flux, lineproto
-from service.store.base import AGGS, ReadingsQuery, YieldsQuery
+from service.store.base import AGGS, InRegion, ReadingsQuery, YieldsQuery
 from service.store.influx import InfluxStore
 from tests.fake_influx import FakeInflux
+from tests.flux_pushdown import chains as pushdown_chains
+from tests.flux_pushdown import pushdown
 from tests.store.influx_backends import fake_influx_store
 
 TZ = ZoneInfo("Asia/Shanghai")
-DISTRICT = (211204000000, 211204999999)
+DISTRICT = InRegion("district", "211204")
+ZHANGXIANG = InRegion("township", "211204101")
 V1 = "211204101203"
 T0 = 1_777_593_600_000
 EVIL = [
@@ -82,14 +85,18 @@ def test_caller_values_never_change_the_query_text(fake: FakeInflux, store: Infl
 
 
 def test_each_query_sends_its_template_verbatim(fake: FakeInflux, store: InfluxStore) -> None:
+    parts = {"mean": ["sum", "count"], "sum": ["sum"], "count": ["count"], "min": ["min"], "max": ["max"]}
     for agg in AGGS:
-        store.readings(ReadingsQuery("air_temp", T0, T0 + 1, 60_000, agg, DISTRICT, "township", TZ))
-        assert fake.queries[-1].text == flux.TEMPLATES[f"readings_{agg}"]
+        fake.queries.clear()
+        store.readings(ReadingsQuery("air_temp", T0, T0 + 1, 60_000, agg, ZHANGXIANG, "village", TZ))
+        assert [q.text for q in fake.queries] == [flux.TEMPLATES[f"readings_{p}@township"] for p in parts[agg]]
     calls: dict[str, Callable[[], object]] = {
-        "yield_sums": lambda: store.yields(YieldsQuery(DISTRICT, T0, T0 + 1, "village", TZ)),
-        "yield_records": lambda: store.yield_records(DISTRICT, T0, T0 + 1),
+        "yield_sums@district": lambda: store.yields(YieldsQuery(DISTRICT, T0, T0 + 1, "village", TZ)),
+        "yield_sums_crop@township": lambda: store.yields(YieldsQuery(ZHANGXIANG, T0, T0 + 1, "village", TZ, "corn")),
+        "yield_records@village": lambda: store.yield_records(InRegion("village", V1), T0, T0 + 1),
         "latest_status": lambda: store.latest(DISTRICT, T0),
-        "rejections": lambda: store.rejections(),
+        "rejections_all": lambda: store.rejections(),
+        "rejections_reason_device": lambda: store.rejections(reason="bad_json", device="st-a"),
         "counters": lambda: store.counters(),
     }
     for name, call in calls.items():
@@ -97,17 +104,53 @@ def test_each_query_sends_its_template_verbatim(fake: FakeInflux, store: InfluxS
         assert fake.queries[-1].text == flux.TEMPLATES[name], name
 
 
-def test_templates_take_no_format_fields_except_the_aggregate() -> None:
-    # Only readings' aggregate function name is chosen in code, from a closed set.
+def test_templates_take_no_format_fields() -> None:
     for name, text in flux.TEMPLATES.items():
-        assert "{" not in text.replace("{fn}", ""), name
+        assert "{" not in text, name
         assert "range(start: _start, stop: _stop)" in text, name
         assert "from(bucket: _bucket)" in text, name
-    assert set(flux.READINGS) == set(AGGS)
     assert set(flux.ROLLUP_READINGS) == set(AGGS)
     # the downsampling writes only into the hourly bucket, named by a parameter
     assert flux.ROLLUP_HOURS.count("to(bucket: _rollupBucket,") == 1
     assert sum("to(" in text for text in flux.TEMPLATES.values()) == 1
+
+
+@pytest.mark.parametrize("name", sorted(flux.TEMPLATES))
+def test_every_template_starts_with_what_storage_can_do_itself(name: str) -> None:
+    """InfluxDB pushes ``range |> filter(tag comparisons) |> last()/aggregateWindow`` into storage;
+    after anything else (a region range, ``not _byX or``, a group, a pivot) it reads raw points."""
+    text = flux.TEMPLATES[name]
+    chains = pushdown_chains(text)
+    assert chains, "no from() chain found"
+    for calls in chains:
+        assert [c.name for c in calls[:3]] == ["from", "range", "filter"], [c.name for c in calls]
+        pd = pushdown(calls)
+        assert pd.complete, f"a filter before any other call is not pushable whole:\n{text}"
+        assert not any(c[0] == "cmp" and c[2] in (">=", "<=", "<", ">") and c[1] != "_value"
+                       for c in pd.conjuncts)
+        if "telemetry" in text and "pivot" not in text:  # raw telemetry is never handed over point by point
+            assert pd.then in ("last", "window"), f"{name}: telemetry read without a pushed aggregate"
+        if "@" in name:  # a region template filters on exactly its tier's tag
+            tier = name.rsplit("@", 1)[1]
+            assert ["cmp", tier, "==", "_region"] in pd.conjuncts, name
+
+
+def test_old_shapes_are_recognised_as_unpushable() -> None:
+    """The model behind the test above: the shapes the templates had are caught."""
+    ranged = ("from(bucket: _bucket)\n  |> range(start: _start, stop: _stop)\n"
+              "  |> filter(fn: (r) => r._measurement == \"telemetry\")\n"
+              "  |> filter(fn: (r) => r.village >= _vlo and r.village <= _vhi)\n  |> last()\n")
+    optional = ("from(bucket: _bucket)\n  |> range(start: _start, stop: _stop)\n"
+                "  |> filter(fn: (r) => r._measurement == \"ingest_counter\")\n"
+                "  |> filter(fn: (r) => not _byWorker or r.worker == _worker)\n  |> last()\n")
+    grouped = ("from(bucket: _bucket)\n  |> range(start: _start, stop: _stop)\n"
+               "  |> filter(fn: (r) => r._measurement == \"telemetry\" and r.township == _region)\n"
+               "  |> group(columns: [_by])\n  |> aggregateWindow(every: _every, fn: mean)\n")
+    for text in (ranged, optional):
+        [calls] = pushdown_chains(text)
+        assert not pushdown(calls).complete and pushdown(calls).then == ""
+    [calls] = pushdown_chains(grouped)
+    assert pushdown(calls).then == ""
 
 
 def test_tier_keys_are_the_tag_strings(fake: FakeInflux, store: InfluxStore) -> None:

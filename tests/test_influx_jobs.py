@@ -24,7 +24,7 @@ from service.errors import StoreUnavailable
 from service.jobs import start_jobs
 from service.records import Batch, Reading
 from service.store import flux, lineproto
-from service.store.base import ReadingsQuery, as_jobs_store
+from service.store.base import InRegion, ReadingsQuery, as_jobs_store
 from service.store.influx import InfluxStore
 from service.times import parse_rfc3339
 from tests.fake_influx import FakeInflux
@@ -35,8 +35,8 @@ TZ = ZoneInfo("Asia/Shanghai")
 HOUR = 3_600_000
 DAY = 24 * HOUR
 MIN10 = 600_000
-ZHANGXIANG = (211204101000, 211204101999)
-DISTRICT = (211204000000, 211204999999)
+ZHANGXIANG = InRegion("township", "211204101")
+DISTRICT = InRegion("district", "211204")
 V1, V2 = "211204101203", "211204101204"
 DAY0 = parse_rfc3339("2026-06-01T00:00:00+08:00")
 ROLLUP_BUCKET = FAKE_BUCKET + "_1h"
@@ -100,17 +100,18 @@ def test_ninety_days_hourly_reads_the_hourly_bucket_not_raw_points(fake: FakeInf
     query = ReadingsQuery("soil_moisture", start, end, HOUR, "mean", ZHANGXIANG, "township", TZ)
     fake.queries.clear()
     from_raw = store.readings(query)  # nothing rolled up yet: raw points only
-    assert raw_telemetry_read(fake) == 90 * 144 * 3
+    # a mean is read as a sum and a count per series (each aggregated in storage): the range twice
+    assert raw_telemetry_read(fake) == 2 * 90 * 144 * 3
     assert refresh_all(store, 500) == 90 * 24 + 1
     fake.queries.clear()
     from_rollups = store.readings(query)
     assert from_rollups == from_raw
     assert len(from_rollups["211204101"]) == 90 * 24 + 1
     # raw points only for the partial hours at the edges: 35 and 25 minutes of three stations
-    assert raw_telemetry_read(fake) <= 2 * 4 * 3
+    assert raw_telemetry_read(fake) <= 2 * 2 * 4 * 3
     hourly = [log for log in fake.queries if log.bucket == ROLLUP_BUCKET]
-    assert [log.template for log in hourly] == ["rollup_readings_mean"]
-    assert len(fake.queries) <= 4  # the state of the range, the hourly bucket, the two edges
+    assert [log.template for log in hourly] == ["rollup_readings_mean@township"]
+    assert len(fake.queries) <= 6  # the state of the range, the hourly bucket, the two edges as sum and count
 
 
 def test_dirty_hours_survive_a_restart(fake: FakeInflux) -> None:
@@ -215,7 +216,7 @@ def test_rollup_templates_are_sent_verbatim(fake: FakeInflux, store: InfluxStore
         store.readings(ReadingsQuery("soil_moisture", DAY0 - 30 * 60_000, DAY0 + 2 * HOUR + 60_000, HOUR, agg,  # type: ignore[arg-type]
                                      DISTRICT, "village", TZ))
         texts = {log.text for log in fake.queries}
-        assert flux.TEMPLATES[f"rollup_readings_{agg}"] in texts
+        assert flux.TEMPLATES[f"rollup_readings_{agg}@district"] in texts
         assert texts <= set(flux.TEMPLATES.values())
 
 

@@ -23,7 +23,7 @@ from service.context import Context
 from service.ingest import MqttIngest, connect
 from service.payloads import PayloadDecoder
 from service.records import Batch
-from service.store.base import ReadingsQuery, YieldsQuery
+from service.store.base import InRegion, ReadingsQuery, YieldsQuery
 from service.store.sqlite import SqliteStore
 from service.times import now_ms
 from tests.brokers import Mosquitto
@@ -32,7 +32,7 @@ STATION = "qh-st-101203-1"
 STATION_VILLAGE = "211204101203"
 SCALE = "qh-gs-101"
 SCALE_VILLAGE = "211204101200"
-ALL_VILLAGES = (211204000000, 211204999999)
+ALL_VILLAGES = InRegion("district", "211204")
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:

@@ -20,6 +20,7 @@ from service.jobs.health import check
 from service.jobs.lease import FileLease
 from service.jobs.runner import JobRunner
 from service.records import Batch, Reading, StatusChange
+from service.store.base import InRegion
 from service.store.sqlite import SqliteStore
 from service.times import now_ms, parse_rfc3339
 from tests.jobs_support import Clock, Recorder
@@ -27,7 +28,7 @@ from tests.jobs_support import Clock, Recorder
 MIN = 60_000
 STATION, VILLAGE = "qh-st-101203-1", "211204101203"  # reports every 600 s
 T0 = parse_rfc3339("2026-06-10T08:00:00+08:00")
-DISTRICT = (211204000000, 211204999999)
+DISTRICT = InRegion("district", "211204")
 JOBS = ("rollups", "station_health", "alerts")
 
 

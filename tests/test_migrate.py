@@ -9,14 +9,14 @@ from click.testing import CliRunner
 
 from service.cli import main
 from service.records import Batch, Reading, StatusChange, YieldRecord
-from service.store.base import ReadingsQuery, YieldsQuery
+from service.store.base import InRegion, ReadingsQuery, YieldsQuery
 from service.store.sqlite import SqliteStore
 from service.times import parse_rfc3339, year_bounds
 from tests.store.influx_backends import fake_store
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = parse_rfc3339("2026-05-01T08:00:00+08:00")
-ALL = (211204000000, 211204999999)
+ALL = InRegion("district", "211204")
 
 
 def test_export_then_write_twice_copies_every_point_once(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from service.records import Batch, Reading
-from service.store.base import ReadingsQuery
+from service.store.base import InRegion, ReadingsQuery
 from service.store.sqlite import SqliteStore
 from service.times import parse_rfc3339
 from tests.jobs_support import dyadic_batch, refresh_all
@@ -19,14 +19,14 @@ TZ = ZoneInfo("Asia/Shanghai")
 HOUR = 3_600_000
 DAY = 24 * HOUR
 MIN10 = 600_000
-DISTRICT = (211204000000, 211204999999)
-ZHANGXIANG = (211204101000, 211204101999)
+DISTRICT = InRegion("district", "211204")
+ZHANGXIANG = InRegion("township", "211204101")
 V1, V2, V3 = "211204101203", "211204101204", "211204102200"
 DAY0 = parse_rfc3339("2026-06-01T00:00:00+08:00")  # a local midnight
 
 
 def q(start: int, end: int, every: int = HOUR, agg: str = "mean", group_by: str = "township",
-      villages: tuple[int, int] = DISTRICT, metric: str = "soil_moisture") -> ReadingsQuery:
+      villages: InRegion = DISTRICT, metric: str = "soil_moisture") -> ReadingsQuery:
     return ReadingsQuery(metric, start, end, every, agg, villages, group_by, TZ)  # type: ignore[arg-type]
 
 

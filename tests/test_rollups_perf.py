@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.store.base import ReadingsQuery
+from service.store.base import InRegion, ReadingsQuery
 from service.store.sqlite import SqliteStore
 from service.times import parse_rfc3339
 
@@ -23,7 +23,7 @@ DAY = 24 * HOUR
 END = parse_rfc3339("2026-09-01T00:00:00+08:00")
 START = END - 90 * DAY
 VILLAGES = [211204101200 + i for i in range(14)]
-ZHANGXIANG = (211204101000, 211204101999)
+ZHANGXIANG = InRegion("township", "211204101")
 
 
 def generate(store: SqliteStore, metrics: list[str]) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..context import Context
-from ..store.base import Alert, JobsStore, ReadingsQuery
+from ..store.base import Alert, InRegion, JobsStore, ReadingsQuery
 from ..times import local_date
 from .config import AlertsConfig, Rule, in_season
 
@@ -49,7 +49,7 @@ def rolling(points: Points, window_h: int, agg: str, first: int) -> Points:
 
 
 def evaluate(ctx: Context, store: JobsStore, cfg: AlertsConfig, now: int) -> str:
-    district = ctx.tree.district.village_range()
+    district = InRegion.of(ctx.tree.district)
     active = {a.key: a for a in store.list_alerts(district, active=True)}
     raised = cleared = 0
     for rule in cfg.rules:
@@ -66,7 +66,7 @@ def _evaluate_rule(ctx: Context, store: JobsStore, cfg: AlertsConfig, rule: Rule
     start = now - now % HOUR_MS - rule.lookback_h * HOUR_MS
     per_station = rule.per == "station"
     series = store.readings(ReadingsQuery(rule.metric, start, now, HOUR_MS, rule.agg,
-                                          ctx.tree.district.village_range(),
+                                          InRegion.of(ctx.tree.district),
                                           "device" if per_station else "village", tz))
     prefix = rule.id + ":"
     subjects = set(series) | {k[len(prefix):] for k in active if k.startswith(prefix)}

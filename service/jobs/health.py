@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..context import Context
 from ..registry import Device
-from ..store.base import Alert, DeviceLatest, JobsStore
+from ..store.base import Alert, DeviceLatest, InRegion, JobsStore
 from ..times import DAY_MS, format_local
 from .config import StationHealth
 
@@ -39,7 +39,7 @@ def is_offline(device: Device, info: DeviceLatest | None, now: int, cfg: Station
 
 
 def check(ctx: Context, store: JobsStore, cfg: StationHealth, now: int) -> str:
-    district = ctx.tree.district.village_range()
+    district = InRegion.of(ctx.tree.district)
     known = store.latest(district, now - LOOKBACK_MS)
     active = {a.key for a in store.list_alerts(district, active=True)
               if a.kind in ("device_offline", "battery_low")}

@@ -25,10 +25,10 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from ..settings import MqttAddress
-from ..store.base import JobsStore
+from ..store.base import InRegion, JobsStore
 from ..times import format_local
 from .config import AlertsConfig, Webhook
-from .views import alert_json, event_of, region_range
+from .views import alert_json, event_of
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class Notifier:
         regions = sorted({code for a in pending for code in (a.village, a.village[:9], a.village[:6])})
         ok: dict[str, bool] = {}
         for region in regions:
-            active = self.store.list_alerts(region_range(region), active=True)
+            active = self.store.list_alerts(InRegion.of_code(region), active=True)
             doc = {"region": region, "ts": format_local(now, self.tz),
                    "alerts": [alert_json(a, self.tz) for a in active]}
             ok[region] = self.publisher.publish(TOPIC.format(region=region), orjson.dumps(doc))

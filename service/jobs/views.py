@@ -43,9 +43,3 @@ def event_of(a: Alert) -> str:
     if a.acked_at is not None:
         return "acknowledged"
     return "raised"
-
-
-def region_range(code: str) -> tuple[int, int]:
-    """Inclusive village-code range of a region code of any tier (codes nest by prefix)."""
-    scale = 10 ** (12 - len(code))
-    return int(code) * scale, int(code) * scale + scale - 1

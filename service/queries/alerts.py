@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..context import Context
 from ..errors import Forbidden, NotFound
 from ..store import Store
-from ..store.base import Alert, as_jobs_store
+from ..store.base import Alert, InRegion, as_jobs_store
 
 LIST_LIMIT = 500
 
@@ -21,7 +21,7 @@ def region_alerts(ctx: Context, store: Store, region_code: str, active: bool | N
     jobs_store = as_jobs_store(store)
     if jobs_store is None:
         return []
-    return jobs_store.list_alerts(ctx.tree.get(region_code).village_range(), active, LIST_LIMIT)
+    return jobs_store.list_alerts(InRegion.of(ctx.tree.get(region_code)), active, LIST_LIMIT)
 
 
 def find_alert(ctx: Context, store: Store, alert_id: int, scope: str) -> Alert:
@@ -29,7 +29,7 @@ def find_alert(ctx: Context, store: Store, alert_id: int, scope: str) -> Alert:
     jobs_store = as_jobs_store(store)
     if jobs_store is None:
         raise NotFound(f"this store backend ({store.name}) keeps no alerts")
-    for a in jobs_store.list_alerts(ctx.tree.district.village_range(), None, 1_000_000):
+    for a in jobs_store.list_alerts(InRegion.of(ctx.tree.district), None, 1_000_000):
         if a.id == alert_id:
             if not a.village.startswith(scope):
                 raise Forbidden(f"alert {alert_id} is about a village outside your scope {scope}")

@@ -16,7 +16,7 @@ from ..jobs.config import StationHealth
 from ..jobs.health import LOOKBACK_MS, is_offline
 from ..registry import Device
 from ..store import Store
-from ..store.base import DeviceLatest
+from ..store.base import DeviceLatest, InRegion
 from ..times import DAY_MS
 
 SUMMARY_WINDOW_MS = DAY_MS  # the region summary averages stations' latest values of the last 24 h
@@ -57,7 +57,7 @@ def device_states(ctx: Context, store: Store, region_code: str, now: int) -> lis
     devices = sorted(ctx.registry.under(region_code), key=lambda d: d.id)
     if not devices:
         return []
-    known = store.latest(ctx.tree.get(region_code).village_range(), now - LOOKBACK_MS)
+    known = store.latest(InRegion.of(ctx.tree.get(region_code)), now - LOOKBACK_MS)
     health = ctx.alerts.station_health
     return [DeviceState(d, known.get(d.id), is_online(d, known.get(d.id), now, health)) for d in devices]
 

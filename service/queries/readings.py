@@ -8,7 +8,7 @@ from typing import Literal
 from ..context import Context
 from ..regions import CHILD_LEVEL, Region
 from ..store import Store
-from ..store.base import Agg, ReadingsQuery
+from ..store.base import Agg, InRegion, ReadingsQuery
 
 ReadingsGroup = Literal["township", "village", "device"]
 
@@ -48,7 +48,7 @@ def reading_series(ctx: Context, store: Store, *, region: str | None, metric: st
     node = ctx.tree.get(region or ctx.tree.district.code)
     grouping = group_by or default_group(node)
     part = within or node
-    found = store.readings(ReadingsQuery(metric, start, end, every, agg, part.village_range(), grouping, tz))
+    found = store.readings(ReadingsQuery(metric, start, end, every, agg, InRegion.of(part), grouping, tz))
     series: list[NamedSeries] = []
     for key in sorted(found):
         named = ctx.tree.find(key) if grouping != "device" else None

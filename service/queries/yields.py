@@ -14,7 +14,7 @@ from typing import Literal
 from ..context import Context
 from ..regions import LEVEL_DIGITS, Region
 from ..store import Store
-from ..store.base import YieldsQuery, YieldTotals
+from ..store.base import InRegion, YieldsQuery, YieldTotals
 from ..times import local_year, year_bounds
 
 YieldsGroup = Literal["township", "village", "crop", "year"]
@@ -71,7 +71,7 @@ def yield_totals(ctx: Context, store: Store, *, region: str | None, year: int | 
         year = local_year(now, tz)
     start, end = (year_bounds(year, tz) if year is not None
                   else (year_bounds(FIRST_YEAR, tz)[0], year_bounds(LAST_YEAR, tz)[1]))
-    found = store.yields(YieldsQuery(part.village_range(), start, end, grouping, tz, crop))
+    found = store.yields(YieldsQuery(InRegion.of(part), start, end, grouping, tz, crop))
     by_key = {t.key: t for t in found}
     groups: list[GroupTotals] = []
     if grouping in LEVEL_DIGITS:

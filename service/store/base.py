@@ -7,7 +7,9 @@ Contract (DESIGN.md "Storage semantics", checked by tests/store/ against every b
 - ``write`` is all-or-nothing for a batch where the backend allows it; it raises
   ``StoreUnavailable`` for transient faults (retry, never drop) and ``StoreRejected`` for content
   the store refuses (reject with the reason, never retry);
-- region filters are inclusive village-code ranges (``Region.village_range``).
+- region filters name a tier and a code (``InRegion``): every point carries its district, township
+  and village tags, so InfluxDB filters on tag equality, which its storage engine can push down,
+  and SQLite turns the same filter into a range of its integer village index.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Literal, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from ..records import Batch, Rejection, YieldRecord
+from ..regions import Region
 
 Agg = Literal["mean", "min", "max", "sum", "count"]
 AGGS: tuple[Agg, ...] = ("mean", "min", "max", "sum", "count")
@@ -24,6 +27,41 @@ ReadingsGroup = Literal["district", "township", "village", "device"]
 YieldsGroup = Literal["district", "township", "village", "device", "crop", "year"]
 # Digits of a village code that make the group key at each tier.
 TIER_DIGITS = {"district": 6, "township": 9, "village": 12}
+Tier = Literal["district", "township", "village"]
+TIERS: tuple[Tier, ...] = ("district", "township", "village")
+
+
+@dataclass(frozen=True)
+class InRegion:
+    """Everything measured in one region: the tier's tag equals the code (``r.township == "211204101"``)."""
+
+    tier: Tier
+    code: str
+
+    def __post_init__(self) -> None:
+        if self.tier not in TIER_DIGITS or not (self.code.isascii() and self.code.isdigit()
+                                                and len(self.code) == TIER_DIGITS[self.tier]):
+            raise ValueError(f"{self.code!r} is not a {self.tier} code of {TIER_DIGITS.get(self.tier)} digits")
+
+    @classmethod
+    def of(cls, region: Region) -> InRegion:
+        return cls(region.level, region.code)
+
+    @classmethod
+    def of_code(cls, code: str) -> InRegion:
+        """The tier from the code's length (6, 9 or 12 digits); ValueError for any other."""
+        tier = next((t for t, n in TIER_DIGITS.items() if n == len(code)), None)
+        if tier is None:
+            raise ValueError(f"{code!r} is not a region code of 6, 9 or 12 digits")
+        return cls(cast(Tier, tier), code)
+
+    def village_range(self) -> tuple[int, int]:
+        """Inclusive range of 12-digit village codes: codes nest by prefix."""
+        scale = 10 ** (12 - len(self.code))
+        return int(self.code) * scale, int(self.code) * scale + scale - 1
+
+    def contains(self, village: str) -> bool:
+        return village.startswith(self.code)
 
 
 @dataclass(frozen=True)
@@ -33,7 +71,7 @@ class ReadingsQuery:
     end: int
     every: int  # window length in ms; windows aligned in local time (times.window_start)
     agg: Agg
-    villages: tuple[int, int]  # inclusive village-code range
+    region: InRegion
     group_by: ReadingsGroup
     tz: ZoneInfo
 
@@ -43,7 +81,7 @@ Series = dict[str, list[tuple[int, float]]]  # group key → [(window start ms, 
 
 @dataclass(frozen=True)
 class YieldsQuery:
-    villages: tuple[int, int]
+    region: InRegion
     start: int  # [start, end) UTC ms; a local calendar year from times.year_bounds, or wider
     end: int
     group_by: YieldsGroup
@@ -135,10 +173,10 @@ class Store(Protocol):
     def yields(self, q: YieldsQuery) -> list[YieldTotals]:
         """Σrecords, Σarea and Σyield per group; ratios are the caller's (area-weighted)."""
 
-    def yield_records(self, villages: tuple[int, int], start: int, end: int, limit: int = 500) -> list[YieldRecord]:
+    def yield_records(self, region: InRegion, start: int, end: int, limit: int = 500) -> list[YieldRecord]:
         """The individual yield records in a region and time range, newest first."""
 
-    def latest(self, villages: tuple[int, int], since: int) -> dict[str, DeviceLatest]:
+    def latest(self, region: InRegion, since: int) -> dict[str, DeviceLatest]:
         """Per device seen in the region since ``since``: last seen, latest value per metric, status."""
 
     def rejections(self, limit: int = 100, reason: str | None = None, device: str | None = None) -> list[Rejection]:
@@ -185,8 +223,8 @@ class JobsStore(Store, Protocol):
         """Record that staff (``by``) acknowledged the alert; NotFound for an unknown id.
         Acknowledging again keeps the first acknowledgement."""
 
-    def list_alerts(self, villages: tuple[int, int], active: bool | None = None, limit: int = 500) -> list[Alert]:
-        """Alerts about villages in the range, newest raised first; ``active`` True: not cleared,
+    def list_alerts(self, region: InRegion, active: bool | None = None, limit: int = 500) -> list[Alert]:
+        """Alerts about villages of the region, newest raised first; ``active`` True: not cleared,
         False: cleared (history), None: both."""
 
     def undelivered_alerts(self, channel: AlertChannel, limit: int = 500) -> list[Alert]:

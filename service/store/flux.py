@@ -7,8 +7,20 @@ The only variable parts of templates' text are aggregate function names and the 
 read, chosen in this module from the closed set ``base.AGGS``.
 
 Parameter names start with ``_`` so they cannot shadow Flux's own identifiers (``start``, ``every``
-or ``count`` would). Village ranges compare the ``village`` tag as a string: codes are fixed-width
-12-digit strings, so string order is numeric order.
+or ``count`` would).
+
+Every template that reads raw points starts with what InfluxDB's storage engine can do itself
+(the planner's pushdown rules): ``from |> range |> filter`` whose predicate is only ``==``, ``!=``,
+``=~`` or ``!~`` comparisons of tags, ``_measurement`` or ``_field`` with a value, joined by ``and``
+or ``or``, then ``last()`` or ``aggregateWindow`` directly on that chain. A region is therefore an
+equality on the tier's tag that every point carries (``r.township == _region``), one template per
+tier, and an optional filter is a template of its own rather than ``not _byX or ...`` (which the
+planner cannot push, and after which it pushes nothing else). ``aggregateWindow`` works per series
+(in storage when the zone is UTC; InfluxDB 2.7 runs a window in another ``location`` in the query
+engine, over the raw points the pushed filter selected: influxdb #24293), and the backend merges
+the series of a group exactly (``influx_rollups.Partials``).
+tests/test_influx_flux.py checks the shape of every template; the fake InfluxDB counts the points
+a query makes storage hand over, by the same planner rules.
 
 Rollups (issue 5). ``rollup_hours`` downsamples raw ``telemetry`` of whole UTC hours into the
 ``<bucket>_1h`` bucket with ``to()``: one point per (device, metric, hour) in measurement
@@ -26,126 +38,140 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from .base import AGGS, Agg
+from .base import TIERS, InRegion, Tier
 
 # The widest range the backend asks for when a query has no natural bounds (latest status,
 # rejections, counters): the epoch to 2100, the same limits times.py puts on device timestamps.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 
+# The partial aggregates raw windows are read as: a mean is a sum and a count, merged exactly.
+PARTS = ("count", "sum", "min", "max")
+
+
+def _tiers(text: str) -> dict[Tier, str]:
+    """One copy of ``text`` per tier, ``{region}`` replaced by the tier tag's equality."""
+    return {tier: text.replace("{region}", f"r.{tier} == _region") for tier in TIERS}
+
+
 _READINGS = """import "timezone"
 
 from(bucket: _bucket)
   |> range(start: _start, stop: _stop)
-  |> filter(fn: (r) => r._measurement == "telemetry" and r._field == _metric)
-  |> filter(fn: (r) => r.village >= _vlo and r.village <= _vhi)
-  |> group(columns: [_by])
+  |> filter(fn: (r) => r._measurement == "telemetry" and r._field == _metric and {region})
   |> aggregateWindow(every: _every, fn: {fn}, location: timezone.location(name: _tz),
                      timeSrc: "_start", createEmpty: false)
   |> keep(columns: [_by, "_time", "_value"])
 """
 
-YIELD_SUMS = """data = from(bucket: _bucket)
-  |> range(start: _start, stop: _stop)
-  |> filter(fn: (r) => r._measurement == "yield" and (r._field == "yield_kg" or r._field == "area_ha"))
-  |> filter(fn: (r) => r.village >= _vlo and r.village <= _vhi)
-  |> filter(fn: (r) => not _byCrop or r.crop == _crop)
-  |> group(columns: [_by, "_field"])
+# part → tier → text: one partial aggregate per series and window.
+READINGS: dict[str, dict[Tier, str]] = {part: _tiers(_READINGS.replace("{fn}", part)) for part in PARTS}
 
-data |> sum() |> yield(name: "sum")
-data |> filter(fn: (r) => r._field == "yield_kg") |> count() |> yield(name: "count")
+_YIELDS = """data = () => from(bucket: _bucket)
+  |> range(start: _start, stop: _stop)
+  |> filter(fn: (r) => r._measurement == "yield" and (r._field == "yield_kg" or r._field == "area_ha")
+                       and {region}{crop})
+
+data() |> group(columns: [_by, "_field"]) |> sum() |> yield(name: "sum")
+data() |> filter(fn: (r) => r._field == "yield_kg") |> group(columns: [_by, "_field"]) |> count()
+  |> yield(name: "count")
 """
 
-YIELD_RECORDS = """from(bucket: _bucket)
+YIELD_SUMS: dict[Tier, str] = _tiers(_YIELDS.replace("{crop}", ""))
+YIELD_SUMS_CROP: dict[Tier, str] = _tiers(_YIELDS.replace("{crop}", " and r.crop == _crop"))
+
+# The first and last harvest time of a region: which years group_by=year has to sum.
+_YIELD_SPAN = """from(bucket: _bucket)
   |> range(start: _start, stop: _stop)
-  |> filter(fn: (r) => r._measurement == "yield")
-  |> filter(fn: (r) => r.village >= _vlo and r.village <= _vhi)
+  |> filter(fn: (r) => r._measurement == "yield" and r._field == "yield_kg" and {region})
+  |> {fn}()
+  |> keep(columns: ["_time"])
+"""
+YIELD_FIRST: dict[Tier, str] = _tiers(_YIELD_SPAN.replace("{fn}", "first"))
+YIELD_LAST: dict[Tier, str] = _tiers(_YIELD_SPAN.replace("{fn}", "last"))
+
+YIELD_RECORDS: dict[Tier, str] = _tiers("""from(bucket: _bucket)
+  |> range(start: _start, stop: _stop)
+  |> filter(fn: (r) => r._measurement == "yield" and {region})
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
   |> group()
   |> sort(columns: ["_time"], desc: true)
   |> limit(n: _limit)
   |> keep(columns: ["_time", "village", "device", "crop", "plot", "area_ha", "yield_kg", "moisture_pct", "source"])
-"""
+""")
 
-LATEST_VALUES = """from(bucket: _bucket)
+# ``last()`` on a pushed filter: storage reads the newest point of each series, not the history.
+LATEST_TELEMETRY: dict[Tier, str] = _tiers("""from(bucket: _bucket)
   |> range(start: _start, stop: _stop)
-  |> filter(fn: (r) => r._measurement == "telemetry" or (r._measurement == "yield" and r._field == "yield_kg"))
-  |> filter(fn: (r) => r.village >= _vlo and r.village <= _vhi)
+  |> filter(fn: (r) => r._measurement == "telemetry" and {region})
   |> last()
   |> keep(columns: ["_measurement", "_field", "device", "_time", "_value"])
-"""
+""")
 
-LATEST_STATUS = """from(bucket: _bucket)
+LATEST_YIELD: dict[Tier, str] = _tiers("""from(bucket: _bucket)
+  |> range(start: _start, stop: _stop)
+  |> filter(fn: (r) => r._measurement == "yield" and r._field == "yield_kg" and {region})
+  |> last()
+  |> keep(columns: ["_measurement", "_field", "device", "_time", "_value"])
+""")
+
+# A status point's village is a field (a device may move): the region is checked after pivot,
+# on one point per device.
+LATEST_STATUS = """import "strings"
+
+from(bucket: _bucket)
   |> range(start: _start, stop: _stop)
   |> filter(fn: (r) => r._measurement == "device_status")
   |> last()
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
-  |> filter(fn: (r) => r.village >= _vlo and r.village <= _vhi)
+  |> filter(fn: (r) => strings.hasPrefix(v: r.village, prefix: _region))
   |> keep(columns: ["device", "_time", "online", "village"])
 """
 
-REJECTIONS = """from(bucket: _bucket)
+_REJECTIONS = """from(bucket: _bucket)
   |> range(start: _start, stop: _stop)
-  |> filter(fn: (r) => r._measurement == "rejection")
-  |> filter(fn: (r) => not _byReason or r.reason == _reason)
-  |> filter(fn: (r) => not _byDevice or (if exists r.device then r.device else "") == _device)
+  |> filter(fn: (r) => r._measurement == "rejection"{and})
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
   |> group()
   |> sort(columns: ["_time"], desc: true)
   |> limit(n: _limit)
   |> keep(columns: ["_time", "reason", "device", "topic", "detail", "payload"])
 """
+REJECTIONS: dict[str, str] = {
+    "all": _REJECTIONS.replace("{and}", ""),
+    "reason": _REJECTIONS.replace("{and}", " and r.reason == _reason"),
+    "device": _REJECTIONS.replace("{and}", " and r.device == _device"),
+    "reason_device": _REJECTIONS.replace("{and}", " and r.reason == _reason and r.device == _device"),
+}
 
-COUNTERS = """from(bucket: _bucket)
+_COUNTERS = """from(bucket: _bucket)
   |> range(start: _start, stop: _stop)
-  |> filter(fn: (r) => r._measurement == "ingest_counter")
-  |> filter(fn: (r) => not _byWorker or r.worker == _worker)
+  |> filter(fn: (r) => r._measurement == "ingest_counter"{and})
   |> last()
   |> keep(columns: ["worker", "reason", "_field", "_time", "_value"])
 """
+COUNTERS = _COUNTERS.replace("{and}", "")
+COUNTERS_WORKER = _COUNTERS.replace("{and}", " and r.worker == _worker")
 
-READINGS: dict[Agg, str] = {agg: _READINGS.replace("{fn}", agg) for agg in AGGS}
-
-# A mean over parts of a range (raw edges and dirty hours) needs the partial sums and counts.
-READINGS_MEAN_PARTS = """import "timezone"
-
-data = from(bucket: _bucket)
-  |> range(start: _start, stop: _stop)
-  |> filter(fn: (r) => r._measurement == "telemetry" and r._field == _metric)
-  |> filter(fn: (r) => r.village >= _vlo and r.village <= _vhi)
-  |> group(columns: [_by])
-
-data
-  |> aggregateWindow(every: _every, fn: sum, location: timezone.location(name: _tz),
-                     timeSrc: "_start", createEmpty: false)
-  |> keep(columns: [_by, "_time", "_value"])
-  |> yield(name: "sum")
-data
-  |> aggregateWindow(every: _every, fn: count, location: timezone.location(name: _tz),
-                     timeSrc: "_start", createEmpty: false)
-  |> keep(columns: [_by, "_time", "_value"])
-  |> yield(name: "count")
-"""
-
-ROLLUP_HOURS = """data = from(bucket: _bucket)
+ROLLUP_HOURS = """data = () => from(bucket: _bucket)
   |> range(start: _start, stop: _stop)
   |> filter(fn: (r) => r._measurement == "telemetry")
 
-part = (tables=<-, fn, name) => tables
+part = (fn, name) => data()
   |> aggregateWindow(every: 1h, fn: fn, timeSrc: "_start", createEmpty: false)
   |> duplicate(column: "_field", as: "metric")
   |> set(key: "_field", value: name)
   |> toFloat()
 
-union(tables: [data |> part(fn: count, name: "count"), data |> part(fn: sum, name: "sum"),
-               data |> part(fn: min, name: "min"), data |> part(fn: max, name: "max")])
+union(tables: [part(fn: count, name: "count"), part(fn: sum, name: "sum"),
+               part(fn: min, name: "min"), part(fn: max, name: "max")])
   |> to(bucket: _rollupBucket, tagColumns: ["device", "district", "metric", "township", "village"])
   |> group()
   |> count()
 """
 
 # Which rollup fields each aggregate reads, and the Flux function that merges them per window.
-ROLLUP_FIELDS: dict[Agg, tuple[tuple[str, ...], str]] = {
+ROLLUP_FIELDS: dict[str, tuple[tuple[str, ...], str]] = {
     "mean": (("count", "sum"), "sum"), "sum": (("sum",), "sum"), "count": (("count",), "sum"),
     "min": (("min",), "min"), "max": (("max",), "max"),
 }
@@ -154,16 +180,16 @@ _ROLLUP_READINGS = """import "timezone"
 
 from(bucket: _bucket)
   |> range(start: _start, stop: _stop)
-  |> filter(fn: (r) => r._measurement == "telemetry" and r.metric == _metric and ({fields}))
-  |> filter(fn: (r) => r.village >= _vlo and r.village <= _vhi)
-  |> group(columns: [_by, "_field"])
+  |> filter(fn: (r) => r._measurement == "telemetry" and r.metric == _metric and ({fields}) and {region})
   |> aggregateWindow(every: _every, fn: {fn}, location: timezone.location(name: _tz),
                      timeSrc: "_start", createEmpty: false)
   |> keep(columns: [_by, "_field", "_time", "_value"])
 """
 
-ROLLUP_READINGS: dict[Agg, str] = {
-    agg: _ROLLUP_READINGS.replace("{fields}", " or ".join(f'r._field == "{f}"' for f in fields)).replace("{fn}", fn)
+# agg → tier → text
+ROLLUP_READINGS: dict[str, dict[Tier, str]] = {
+    agg: _tiers(_ROLLUP_READINGS.replace("{fields}", " or ".join(f'r._field == "{f}"' for f in fields))
+                .replace("{fn}", fn))
     for agg, (fields, fn) in ROLLUP_FIELDS.items()
 }
 
@@ -186,29 +212,35 @@ ROLLUP_READY = """from(bucket: _bucket)
   |> keep(columns: ["_time", "_value"])
 """
 
+# Hours that hold raw telemetry: a count per series and hour in storage, the hours merged after.
 ROLLUP_BACKFILL = """from(bucket: _bucket)
   |> range(start: _start, stop: _stop)
   |> filter(fn: (r) => r._measurement == "telemetry")
-  |> group()
   |> aggregateWindow(every: 1h, fn: count, timeSrc: "_start", createEmpty: false)
+  |> group()
   |> keep(columns: ["_time"])
 """
 
 _ALERT_COLUMNS = ('["_time", "key", "kind", "village", "severity", "device", "message", "value", "threshold", '
                   '"raised_at", "cleared_at", "acked_at", "acked_by", "mqtt_version", "webhook_version"]')
 
-ALERTS = """from(bucket: _bucket)
+# An alert point carries only its village tag: the region is a prefix of it, checked after the
+# pushed measurement filter (alerts are few; telemetry is what must never be read whole).
+_ALERTS = """import "strings"
+
+from(bucket: _bucket)
   |> range(start: _start, stop: _stop)
-  |> filter(fn: (r) => r._measurement == "alert")
-  |> filter(fn: (r) => r.village >= _vlo and r.village <= _vhi)
-  |> filter(fn: (r) => not _byKey or r.key == _key)
+  |> filter(fn: (r) => r._measurement == "alert"{and})
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+  |> filter(fn: (r) => strings.hasPrefix(v: r.village, prefix: _region))
   |> filter(fn: (r) => not _byActive or (exists r.cleared_at) != _active)
   |> group()
   |> sort(columns: ["raised_at", "_time"], desc: true)
   |> limit(n: _limit)
   |> keep(columns: COLUMNS)
 """.replace("COLUMNS", _ALERT_COLUMNS)
+ALERTS = _ALERTS.replace("{and}", "")
+ALERTS_KEY = _ALERTS.replace("{and}", " and r.key == _key")
 
 # The version of an alert is 1 + acknowledged + cleared (each happens at most once), so no writer
 # ever reads-modifies-writes a counter that another process may be changing.
@@ -225,24 +257,41 @@ ALERTS_UNDELIVERED = """from(bucket: _bucket)
   |> keep(columns: COLUMNS)
 """.replace("COLUMNS", _ALERT_COLUMNS)
 
-# name → text: what the backend may send, and what the test fake recognises.
+
+def _per_tier(name: str, texts: dict[Tier, str]) -> dict[str, str]:
+    return {f"{name}@{tier}": text for tier, text in texts.items()}
+
+
+# name → text: what the backend may send, and what the test fake recognises. A name ``x@township``
+# is template ``x`` with the township tag's equality as its region filter.
 TEMPLATES: dict[str, str] = {
-    **{f"readings_{agg}": text for agg, text in READINGS.items()},
-    "yield_sums": YIELD_SUMS,
-    "yield_records": YIELD_RECORDS,
-    "latest_values": LATEST_VALUES,
+    **{k: v for part, texts in READINGS.items() for k, v in _per_tier(f"readings_{part}", texts).items()},
+    **_per_tier("yield_sums", YIELD_SUMS),
+    **_per_tier("yield_sums_crop", YIELD_SUMS_CROP),
+    **_per_tier("yield_first", YIELD_FIRST),
+    **_per_tier("yield_last", YIELD_LAST),
+    **_per_tier("yield_records", YIELD_RECORDS),
+    **_per_tier("latest_telemetry", LATEST_TELEMETRY),
+    **_per_tier("latest_yield", LATEST_YIELD),
     "latest_status": LATEST_STATUS,
-    "rejections": REJECTIONS,
+    **{f"rejections_{k}": v for k, v in REJECTIONS.items()},
     "counters": COUNTERS,
-    "readings_mean_parts": READINGS_MEAN_PARTS,
-    **{f"rollup_readings_{agg}": text for agg, text in ROLLUP_READINGS.items()},
+    "counters_worker": COUNTERS_WORKER,
+    **{k: v for agg, texts in ROLLUP_READINGS.items()
+       for k, v in _per_tier(f"rollup_readings_{agg}", texts).items()},
     "rollup_hours": ROLLUP_HOURS,
     "rollup_state": ROLLUP_STATE,
     "rollup_ready": ROLLUP_READY,
     "rollup_backfill": ROLLUP_BACKFILL,
     "alerts": ALERTS,
+    "alerts_key": ALERTS_KEY,
     "alerts_undelivered": ALERTS_UNDELIVERED,
 }
+
+
+def region_params(region: InRegion) -> dict[str, object]:
+    """The ``_region`` parameter; the tier is in the template's name (``name@tier``)."""
+    return {"_region": region.code}
 
 
 def ms_time(ms: int) -> datetime:
@@ -260,8 +309,3 @@ def us_time(us: int) -> datetime:
 
 def time_us(dt: datetime) -> int:
     return (dt - EPOCH) // timedelta(microseconds=1)
-
-
-def village_bounds(villages: tuple[int, int]) -> dict[str, object]:
-    lo, hi = villages
-    return {"_vlo": f"{max(lo, 0):012d}", "_vhi": f"{min(hi, 999_999_999_999):012d}"}

@@ -50,13 +50,14 @@ from reactivex.scheduler import ThreadPoolScheduler
 
 from ..errors import StoreError, StoreRejected, StoreUnavailable
 from ..records import Batch, Rejection, YieldRecord
-from ..times import local_year, now_ms, window_start, year_bounds
+from ..times import DAY_MS, local_year, now_ms, window_start, year_bounds
 from . import flux, influx_rollups, lineproto
 from .base import (
     Alert,
     AlertChannel,
     DeviceLatest,
     IngestCounters,
+    InRegion,
     ReadingsQuery,
     RollupProgress,
     Series,
@@ -235,7 +236,7 @@ class InfluxStore:
     def _counter_base(self, worker: str) -> dict[str, float]:
         if worker not in self._totals:
             totals: dict[str, float] = {}
-            for rec in self._query("counters", self._counter_params(worker)):
+            for rec in self._query("counters_worker", {**self._counter_params(), "_worker": lineproto.enc(worker)}):
                 if rec.get("_field") == "rejected":
                     totals["rejected:" + _col(rec, "reason")] = float(rec["_value"])
                 else:
@@ -243,9 +244,9 @@ class InfluxStore:
             self._totals[worker] = totals
         return self._totals[worker]
 
-    def _counter_params(self, worker: str | None) -> dict[str, object]:
-        return {"_start": flux.EPOCH, "_stop": flux.FAR_FUTURE, "_byWorker": worker is not None,
-                "_worker": lineproto.enc(worker or "")}
+    def _counter_params(self) -> dict[str, object]:
+        """The whole time range: ``last()`` is pushed to storage, which reads one point per series."""
+        return {"_start": flux.EPOCH, "_stop": flux.FAR_FUTURE}
 
     def _post(self, lines: list[str]) -> None:
         """Post every line; return once all were stored, else raise the most telling failure."""
@@ -342,24 +343,14 @@ class InfluxStore:
         if q.start >= q.end:  # Flux refuses an empty range(); the answer is known
             return {}
         by = q.group_by if q.group_by in TIER_TAGS else "village"
+        # Flux's windows in the zone, unless a DST change makes it lose points (then finer UTC ones):
+        # either way each row is keyed by times.window_start below and merged by Partials.
+        every, zone = influx_rollups.flux_windowing(q.tz, q.start, q.end, q.every)
         params = {"_start": flux.ms_time(q.start), "_stop": flux.ms_time(q.end), "_metric": lineproto.enc(q.metric),
-                  "_by": by, "_every": timedelta(milliseconds=q.every), "_tz": q.tz.key,
-                  **flux.village_bounds(q.villages)}
-        parts = self._readings_plan(q)
-        if parts is not None:
-            return self._readings_in_parts(q, by, params, parts)
-        out: Series = {}
-        for rec in self._query(f"readings_{q.agg}", params):
-            value = rec["_value"]
-            if value is None:
-                continue
-            # Flux clips the first window to the range start; the contract keys windows by their
-            # aligned start.
-            t = window_start(flux.time_ms(rec["_time"]), q.every, q.tz)
-            out.setdefault(_col(rec, by), []).append((t, float(value)))
-        for points in out.values():
-            points.sort()
-        return out
+                  "_by": by, "_every": timedelta(milliseconds=every), "_tz": zone,
+                  **flux.region_params(q.region)}
+        parts = self._readings_plan(q) or [("raw", q.start, q.end)]
+        return self._readings_in_parts(q, by, params, parts)
 
     def _readings_plan(self, q: ReadingsQuery) -> list[tuple[str, int, int]] | None:
         """Rollup and raw parts of the range, or None when it is answered from raw points alone."""
@@ -373,46 +364,59 @@ class InfluxStore:
 
     def _readings_in_parts(self, q: ReadingsQuery, by: str, params: dict[str, object],
                            parts: list[tuple[str, int, int]]) -> Series:
+        """Each part's windows per series (aggregated in storage), merged per group and window exactly:
+        a mean is Σsum / Σcount of every series and part, never a mean of means."""
         acc = influx_rollups.Partials(q.agg)
+        tier = q.region.tier
         for source, lo, hi in parts:
             span = {**params, "_start": flux.ms_time(lo), "_stop": flux.ms_time(hi)}
+            queries: list[tuple[str, dict[str, object], str | None]]
             if source == "1h":
-                records = self._query(f"rollup_readings_{q.agg}", {**span, "_bucket": self.rollup_bucket})
-            elif q.agg == "mean":
-                records = self._query("readings_mean_parts", span)
-            else:
-                records = self._query(f"readings_{q.agg}", span)
-            for rec in records:
-                if rec["_value"] is None:
-                    continue
-                # rollup rows name their partial in _field; the raw mean's in the result name
-                part = str(rec.get("_field") or rec.get("result")) if source == "1h" or q.agg == "mean" else q.agg
-                t = window_start(flux.time_ms(rec["_time"]), q.every, q.tz)
-                acc.add(_col(rec, by), t, part, float(rec["_value"]))
+                queries = [(f"rollup_readings_{q.agg}@{tier}", {**span, "_bucket": self.rollup_bucket}, None)]
+            else:  # the partial aggregates the query's aggregate is made of
+                queries = [(f"readings_{part}@{tier}", span, part) for part in influx_rollups.PARTS_OF[q.agg]]
+            for template, args, part in queries:
+                for rec in self._query(template, args):
+                    if rec["_value"] is None:
+                        continue
+                    # Flux clips the first window to the range start; the contract keys windows by
+                    # their aligned start. Rollup rows name their partial in _field.
+                    t = window_start(flux.time_ms(rec["_time"]), q.every, q.tz)
+                    acc.add(_col(rec, by), t, part or str(rec.get("_field")), float(rec["_value"]))
         return acc.series()
 
     def yields(self, q: YieldsQuery) -> list[YieldTotals]:
         if q.start >= q.end:
             return []
         if q.group_by == "year":
-            spans = []
-            for year in range(local_year(q.start, q.tz), local_year(max(q.start, q.end - 1), q.tz) + 1):
-                lo, hi = year_bounds(year, q.tz)
-                spans.append((str(year), max(lo, q.start), min(hi, q.end)))
+            span = self._yield_span(q)
+            if span is None:
+                return []
             out = []
-            for key, lo, hi in spans:
+            for year in range(local_year(span[0], q.tz), local_year(span[1], q.tz) + 1):
+                lo, hi = year_bounds(year, q.tz)
+                lo, hi = max(lo, q.start), min(hi, q.end)
                 if lo < hi:
-                    out += [YieldTotals(key, t.records, t.area_ha, t.yield_kg)
+                    out += [YieldTotals(str(year), t.records, t.area_ha, t.yield_kg)
                             for t in self._yield_sums(q, lo, hi, "_measurement")]
             return sorted(out, key=lambda t: t.key)
         return sorted(self._yield_sums(q, q.start, q.end, q.group_by), key=lambda t: t.key)
 
+    def _yield_span(self, q: YieldsQuery) -> tuple[int, int] | None:
+        """The first and last harvest of the region in the range: the years worth a query each."""
+        params = {"_start": flux.ms_time(q.start), "_stop": flux.ms_time(q.end), **flux.region_params(q.region)}
+        first = [flux.time_ms(r["_time"]) for r in self._query(f"yield_first@{q.region.tier}", params)]
+        last = [flux.time_ms(r["_time"]) for r in self._query(f"yield_last@{q.region.tier}", params)]
+        return (min(first), max(last)) if first and last else None
+
     def _yield_sums(self, q: YieldsQuery, start: int, end: int, by: str) -> list[YieldTotals]:
         params = {"_start": flux.ms_time(start), "_stop": flux.ms_time(end), "_by": by,
-                  "_byCrop": q.crop is not None, "_crop": lineproto.enc(q.crop or ""),
-                  **flux.village_bounds(q.villages)}
+                  **flux.region_params(q.region)}
+        template = f"yield_sums@{q.region.tier}"
+        if q.crop is not None:
+            template, params["_crop"] = f"yield_sums_crop@{q.region.tier}", lineproto.enc(q.crop)
         acc: dict[str, list[float]] = {}
-        for rec in self._query("yield_sums", params):
+        for rec in self._query(template, params):
             slot = acc.setdefault(_col(rec, by), [0.0, 0.0, 0.0])
             if rec.get("result") == "count":
                 slot[0] = float(rec["_value"])
@@ -422,13 +426,13 @@ class InfluxStore:
                 slot[2] = float(rec["_value"])
         return [YieldTotals(k, int(n), a, y) for k, (n, a, y) in acc.items() if n]
 
-    def yield_records(self, villages: tuple[int, int], start: int, end: int, limit: int = 500) -> list[YieldRecord]:
+    def yield_records(self, region: InRegion, start: int, end: int, limit: int = 500) -> list[YieldRecord]:
         if start >= end or limit <= 0:
             return []
         params = {"_start": flux.ms_time(start), "_stop": flux.ms_time(end), "_limit": int(limit),
-                  **flux.village_bounds(villages)}
+                  **flux.region_params(region)}
         out = []
-        for rec in self._query("yield_records", params):
+        for rec in self._query(f"yield_records@{region.tier}", params):
             moisture, area, kg = (rec.get(k) for k in ("moisture_pct", "area_ha", "yield_kg"))
             out.append(YieldRecord(
                 device=_col(rec, "device"), village=_col(rec, "village"), ts=flux.time_ms(rec["_time"]),
@@ -437,11 +441,14 @@ class InfluxStore:
                 source=_col(rec, "source") or "mqtt"))
         return out
 
-    def latest(self, villages: tuple[int, int], since: int) -> dict[str, DeviceLatest]:
-        bounds = flux.village_bounds(villages)
+    def latest(self, region: InRegion, since: int) -> dict[str, DeviceLatest]:
+        """``last()`` on pushed filters: storage reads one point per series, whatever the history."""
         out: dict[str, DeviceLatest] = {}
         stop = flux.FAR_FUTURE
-        for rec in self._query("latest_values", {"_start": flux.ms_time(since), "_stop": stop, **bounds}):
+        span = {"_start": flux.ms_time(since), "_stop": stop, **flux.region_params(region)}
+        values = self._query(f"latest_telemetry@{region.tier}", span)
+        values += self._query(f"latest_yield@{region.tier}", span)
+        for rec in values:
             device = _col(rec, "device")
             if not device:
                 continue
@@ -453,7 +460,7 @@ class InfluxStore:
                 seen = entry.values.get(metric)
                 if seen is None or ts >= seen[0]:
                     entry.values[metric] = (ts, float(rec["_value"]))
-        for rec in self._query("latest_status", {"_start": flux.EPOCH, "_stop": stop, **bounds}):
+        for rec in self._query("latest_status", {"_start": flux.EPOCH, "_stop": stop, **flux.region_params(region)}):
             device = _col(rec, "device")
             entry = out.setdefault(device, DeviceLatest(device))
             ts = flux.time_ms(rec["_time"])
@@ -463,20 +470,32 @@ class InfluxStore:
         return out
 
     def rejections(self, limit: int = 100, reason: str | None = None, device: str | None = None) -> list[Rejection]:
+        """Newest first, from the last day, then the last 30 days, then all: rejections pile up, and
+        the newest few should not cost a read of every one ever stored."""
         if limit <= 0:
             return []
-        params = {"_start": flux.EPOCH, "_stop": flux.FAR_FUTURE, "_limit": int(limit),
-                  "_byReason": reason is not None, "_reason": lineproto.enc(reason or ""),
-                  "_byDevice": device is not None, "_device": lineproto.enc(device or "")}
+        variant = "reason_device" if reason is not None and device is not None else (
+            "reason" if reason is not None else "device" if device is not None else "all")
+        params: dict[str, object] = {"_stop": flux.FAR_FUTURE, "_limit": int(limit)}
+        if reason is not None:
+            params["_reason"] = lineproto.enc(reason)
+        if device is not None:
+            params["_device"] = lineproto.enc(device)
+        found: list[dict[str, Any]] = []
+        now = now_ms()
+        for start in (flux.ms_time(now - DAY_MS), flux.ms_time(now - 30 * DAY_MS), flux.EPOCH):
+            found = self._query(f"rejections_{variant}", {**params, "_start": start})
+            if len(found) >= limit:
+                break
         return [Rejection(ts=flux.time_ms(rec["_time"]), topic=_col(rec, "topic"), device=_col(rec, "device"),
                           reason=_col(rec, "reason"), detail=_col(rec, "detail"), payload=_col(rec, "payload"))
-                for rec in self._query("rejections", params)]
+                for rec in found]
 
     def counters(self) -> IngestCounters:
         received = accepted = 0
         rejected: dict[str, int] = {}
         workers: dict[str, int] = {}
-        for rec in self._query("counters", self._counter_params(None)):
+        for rec in self._query("counters", self._counter_params()):
             worker, name, value = _col(rec, "worker"), rec.get("_field"), int(rec["_value"])
             if name == "received":
                 received += value
@@ -504,8 +523,8 @@ class InfluxStore:
     def _backfill(self) -> None:
         """Mark every hour of raw data dirty once, so history written before rollups existed (or
         copied in by an older build) is rolled up too; then ``readings`` may trust the state."""
-        hours = [flux.time_ms(rec["_time"]) for rec in
-                 self._query("rollup_backfill", {"_start": flux.EPOCH, "_stop": flux.FAR_FUTURE})]
+        hours = sorted({flux.time_ms(rec["_time"]) for rec in  # a row per series and hour: each hour once
+                        self._query("rollup_backfill", {"_start": flux.EPOCH, "_stop": flux.FAR_FUTURE})})
         token = secrets.randbits(62)
         lines = [lineproto.rollup_state_line(h, "dirty", token) for h in hours]
         self._post([*lines, lineproto.rollup_ready_line()])
@@ -539,8 +558,8 @@ class InfluxStore:
     def ack_alert(self, alert_id: int, by: str, ts: int) -> Alert:
         return self._alerts.ack(alert_id, by, ts)
 
-    def list_alerts(self, villages: tuple[int, int], active: bool | None = None, limit: int = 500) -> list[Alert]:
-        return self._alerts.listing(villages, active, limit)
+    def list_alerts(self, region: InRegion, active: bool | None = None, limit: int = 500) -> list[Alert]:
+        return self._alerts.listing(region, active, limit)
 
     def undelivered_alerts(self, channel: AlertChannel, limit: int = 500) -> list[Alert]:
         return self._alerts.undelivered(channel, limit)

@@ -25,13 +25,12 @@ from typing import Any, cast
 
 from ..errors import NotFound
 from . import flux, lineproto
-from .base import Alert, AlertChannel
+from .base import Alert, AlertChannel, InRegion
 
 Row = dict[str, Any]
 Query = Callable[[str, dict[str, object]], list[Row]]
 Post = Callable[[list[str]], None]
 CHANNEL_FIELD: dict[str, str] = {"mqtt": "mqtt_version", "webhook": "webhook_version"}
-ALL_VILLAGES = (0, 999_999_999_999)
 
 
 def _opt_int(value: Any) -> int | None:
@@ -76,13 +75,15 @@ class InfluxAlerts:
             self._last_id = max(time.time_ns() // 1000, self._last_id + 1)
             return self._last_id
 
-    def _find(self, *, villages: tuple[int, int] = ALL_VILLAGES, key: str | None = None,
-              active: bool | None = None, limit: int = 500, span_us: tuple[int, int] | None = None) -> list[Row]:
+    def _find(self, *, prefix: str = "", key: str | None = None, active: bool | None = None, limit: int = 500,
+              span_us: tuple[int, int] | None = None) -> list[Row]:
+        """``prefix``: of the alert's village code (a region code; "" for every village)."""
         start, stop = (flux.us_time(span_us[0]), flux.us_time(span_us[1])) if span_us else (flux.EPOCH, flux.FAR_FUTURE)
         params: dict[str, object] = {
-            "_start": start, "_stop": stop, **flux.village_bounds(villages),
-            "_byKey": key is not None, "_key": lineproto.enc(key or ""),
+            "_start": start, "_stop": stop, "_region": prefix,
             "_byActive": active is not None, "_active": bool(active), "_limit": int(limit)}
+        if key is not None:
+            return self._query("alerts_key", {**params, "_key": lineproto.enc(key)})
         return self._query("alerts", params)
 
     def _by_id(self, alert_id: int) -> Row | None:
@@ -119,10 +120,10 @@ class InfluxAlerts:
         self._update(rec, {"acked_at": int(ts), "acked_by": by})
         return alert_of({**rec, "acked_at": int(ts), "acked_by": lineproto.enc(by)})
 
-    def listing(self, villages: tuple[int, int], active: bool | None, limit: int) -> list[Alert]:
+    def listing(self, region: InRegion, active: bool | None, limit: int) -> list[Alert]:
         if limit <= 0:
             return []
-        return [alert_of(rec) for rec in self._find(villages=villages, active=active, limit=limit)]
+        return [alert_of(rec) for rec in self._find(prefix=region.code, active=active, limit=limit)]
 
     def undelivered(self, channel: AlertChannel, limit: int) -> list[Alert]:
         if limit <= 0:

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from ..times import DAY_MS, utc_offset_ms
+from ..times import boundary_gcd, first_instant, local_clock, window_bounds, window_pieces
 
 HOUR_MS = 3_600_000
 MAX_RAW_PARTS = 4  # raw queries per readings call at most: near dirty runs merge into one
@@ -43,12 +43,35 @@ def runs(hours: Iterable[int], max_len: int | None = None) -> list[tuple[int, in
 
 
 def whole_hour_windows(tz: ZoneInfo, start: int, end: int, every: int) -> bool:
-    """True when every ``every`` window of [start, end) in ``tz`` is a union of whole UTC hours:
-    ``every`` is whole hours and the zone's offset is whole hours throughout (sampled every 6 h,
-    which no real zone's transitions slip between twice)."""
+    """True when every ``every`` window of [start, end) in ``tz`` is a union of whole UTC hours, so
+    the hour rollups can fill it: no window boundary inside the range cuts a UTC hour (a zone
+    offset of half an hour, or a sub-hour ``every``, does)."""
     if every % HOUR_MS:
         return False
-    return all(utc_offset_ms(t, tz) % HOUR_MS == 0 for t in [*range(start, end, DAY_MS // 4), max(start, end - 1)])
+    return boundary_gcd(start, window_pieces(start, end, every, tz), every) % HOUR_MS == 0
+
+
+def flux_windowing(tz: ZoneInfo, start: int, end: int, every: int) -> tuple[int, str]:
+    """The ``every`` and zone to give ``aggregateWindow`` so its windows, keyed back through
+    ``times.window_start``, are ours: usually ours as they are.
+
+    Why not always: Flux keeps a window only when some point's wall-clock reading names it
+    (``scanWindows``), so a window boundary inside a repeated stretch of wall clock (10-minute
+    windows at a fall back) can leave the points of the second pass in no window at all. There,
+    finer UTC windows that no boundary cuts (their length divides every boundary) are asked for
+    instead, and ``Partials`` merges them into ours."""
+    pieces = window_pieces(start, end, every, tz)
+    for p in pieces:
+        if p.start is None:
+            continue  # plain arithmetic: Flux's reading of the clock names the window that holds t
+        # A window open before the piece: Flux's wall-clock window of each point must be that one
+        # (the offset is constant over the piece, so checking its ends checks it all).
+        bounds = window_bounds(p.start, every, tz)
+        for t in (p.lo, p.hi - 1):
+            wall = local_clock(t, tz) // every * every
+            if (first_instant(wall, tz), first_instant(wall + every, tz)) != bounds:
+                return boundary_gcd(start, pieces, every), "UTC"
+    return every, tz.key
 
 
 def plan(start: int, end: int, dirty: list[int]) -> list[tuple[str, int, int]]:
@@ -81,6 +104,11 @@ def plan(start: int, end: int, dirty: list[int]) -> list[tuple[str, int, int]]:
     if at < end:
         parts.append(("1h", at, end))
     return sorted(parts, key=lambda p: p[1])
+
+
+# The partial aggregates a raw query of each aggregate is read as (one query each), merged by Partials.
+PARTS_OF: dict[str, tuple[str, ...]] = {"mean": ("sum", "count"), "sum": ("sum",), "count": ("count",),
+                                        "min": ("min",), "max": ("max",)}
 
 
 @dataclass

@@ -33,13 +33,14 @@ import orjson
 
 from ..errors import StoreRejected, StoreUnavailable
 from ..records import Batch, Reading, Rejection, YieldRecord
-from ..times import DAY_MS, local_year, utc_offset_ms, window_start
+from ..times import boundary_gcd, local_year, window_pieces
 from . import sqlite_alerts, sqlite_rollups
 from .base import (
     Alert,
     AlertChannel,
     DeviceLatest,
     IngestCounters,
+    InRegion,
     ReadingsQuery,
     RollupProgress,
     Series,
@@ -155,18 +156,6 @@ def _zone(name: str) -> ZoneInfo:
 
 def _local_year_sql(ts: int, tz_name: str) -> int:
     return local_year(ts, _zone(tz_name))
-
-
-def _constant_offset(tz: ZoneInfo, start: int, end: int) -> int | None:
-    """The zone's UTC offset if it is the same over all of [start, end), else None (a DST change).
-
-    Sampled every 6 hours, which no real zone's transitions slip between twice."""
-    first = utc_offset_ms(start, tz)
-    step = DAY_MS // 4
-    for t in range(start, end, step):
-        if utc_offset_ms(t, tz) != first:
-            return None
-    return first if utc_offset_ms(max(start, end - 1), tz) == first else None
 
 
 class _Held:
@@ -422,47 +411,27 @@ class SqliteStore:
                 return {}
             metric = int(row[0][0])
         key_sql = "device" if q.group_by == "device" else f"village / {GROUP_DIVISOR[q.group_by]}"
-        where = "metric = ? AND ts >= ? AND ts < ? AND village BETWEEN ? AND ?"
-        params: list[int] = [metric, q.start, q.end, q.villages[0], q.villages[1]]
-        offset = _constant_offset(q.tz, q.start, q.end)
+        villages = q.region.village_range()  # the index range of the region's villages
+        # Window starts as closed forms per piece of the range (one piece unless the zone's offset
+        # changes in it), so SQLite labels rows itself, across a DST change too.
+        pieces = window_pieces(q.start, q.end, q.every, q.tz)
+        hours_ok = boundary_gcd(q.start, pieces, q.every) % sqlite_rollups.HOUR_MS == 0
         out: Series = {}
-        if offset is not None:
-            with self._guard():
-                # One read snapshot for the plan and the data: the dirty set and the rollups agree.
-                conn.execute("BEGIN")
-                try:
-                    parts = sqlite_rollups.plan(conn, metric, q.start, q.end, q.every, offset,
-                                                q.tz.key == self.tz.key, self.tz)
-                    rows = sqlite_rollups.read(conn, parts, metric, key_sql, q.villages, q.every, offset, q.agg,
-                                               self.stats)
-                finally:
-                    conn.execute("COMMIT")
-            for k, w, v in rows:
-                out.setdefault(str(k), []).append((int(w), float(v)))
-        else:
-            out = self._readings_in_python(conn, key_sql, where, params, q)
+        with self._guard():
+            # One read snapshot for the plan and the data: the dirty set and the rollups agree.
+            conn.execute("BEGIN")
+            try:
+                parts = sqlite_rollups.plan(conn, metric, q.start, q.end, q.every, hours_ok,
+                                            q.tz.key == self.tz.key, self.tz)
+                rows = sqlite_rollups.read(conn, parts, metric, key_sql, villages, q.every, pieces, q.agg,
+                                           self.stats)
+            finally:
+                conn.execute("COMMIT")
+        for k, w, v in rows:
+            out.setdefault(str(k), []).append((int(w), float(v)))
         if q.group_by == "device":
             names = self._names(conn, "device_ids")
             out = {names[int(k)]: v for k, v in out.items()}
-        return out
-
-    def _readings_in_python(self, conn: sqlite3.Connection, key_sql: str, where: str, params: list[int],
-                            q: ReadingsQuery) -> Series:
-        """Slow path for a range that spans a DST change: windows from the offset at each sample."""
-        acc: dict[tuple[str, int], list[float]] = {}
-        with self._guard():
-            cursor = conn.execute(f"SELECT {key_sql}, ts, value FROM readings WHERE {where}", params)
-            for k, ts, value in cursor:
-                w = window_start(int(ts), q.every, q.tz)
-                slot = acc.setdefault((str(k), w), [0.0, 0.0, float("inf"), float("-inf")])
-                slot[0] += 1
-                slot[1] += value
-                slot[2] = min(slot[2], value)
-                slot[3] = max(slot[3], value)
-        out: Series = {}
-        for (k, w), (n, total, lo, hi) in sorted(acc.items()):
-            value = {"count": n, "sum": total, "mean": total / n, "min": lo, "max": hi}[q.agg]
-            out.setdefault(k, []).append((w, value))
         return out
 
     def yields(self, q: YieldsQuery) -> list[YieldTotals]:
@@ -475,7 +444,7 @@ class SqliteStore:
         else:
             key_sql = q.group_by  # device or crop: column names, from a closed set
         where = "ts >= ? AND ts < ? AND village BETWEEN ? AND ?"
-        params += [q.start, q.end, q.villages[0], q.villages[1]]
+        params += [q.start, q.end, *q.region.village_range()]
         if q.crop is not None:
             where += " AND crop = ?"
             params.append(q.crop)
@@ -484,7 +453,10 @@ class SqliteStore:
             "GROUP BY k ORDER BY k", params)
         return [YieldTotals(str(k), int(n), float(a), float(y)) for k, n, a, y in rows]
 
-    def yield_records(self, villages: tuple[int, int], start: int, end: int, limit: int = 500) -> list[YieldRecord]:
+    def yield_records(self, region: InRegion, start: int, end: int, limit: int = 500) -> list[YieldRecord]:
+        return self._yield_rows(region.village_range(), start, end, limit)
+
+    def _yield_rows(self, villages: tuple[int, int], start: int, end: int, limit: int) -> list[YieldRecord]:
         rows = self._query(
             "SELECT device, village, ts, crop, area_ha, yield_kg, plot, moisture_pct, source FROM yields "
             "WHERE village BETWEEN ? AND ? AND ts >= ? AND ts < ? ORDER BY ts DESC LIMIT ?",
@@ -492,9 +464,9 @@ class SqliteStore:
         return [YieldRecord(d, str(v), int(ts), c, float(a), float(y), p, m, s)
                 for d, v, ts, c, a, y, p, m, s in rows]
 
-    def latest(self, villages: tuple[int, int], since: int) -> dict[str, DeviceLatest]:
+    def latest(self, region: InRegion, since: int) -> dict[str, DeviceLatest]:
         conn = self._conn()
-        lo, hi = villages
+        lo, hi = region.village_range()
         out: dict[str, DeviceLatest] = {}
         rows = self._query("SELECT device, metric, ts, value FROM latest WHERE village BETWEEN ? AND ? AND ts >= ?",
                            (lo, hi, since))
@@ -579,9 +551,9 @@ class SqliteStore:
         with self._tx() as conn:
             return sqlite_alerts.ack_alert(conn, alert_id, by, ts)
 
-    def list_alerts(self, villages: tuple[int, int], active: bool | None = None, limit: int = 500) -> list[Alert]:
+    def list_alerts(self, region: InRegion, active: bool | None = None, limit: int = 500) -> list[Alert]:
         with self._guard():
-            return sqlite_alerts.list_alerts(self._conn(), villages, active, limit)
+            return sqlite_alerts.list_alerts(self._conn(), region.village_range(), active, limit)
 
     def undelivered_alerts(self, channel: AlertChannel, limit: int = 500) -> list[Alert]:
         with self._guard():
@@ -629,7 +601,7 @@ class SqliteStore:
             if current is not None:
                 batch.readings.append(Reading(devices[current[0]], str(current[1]), current[2], values))
                 done += 1
-        batch.yields.extend(self.yield_records((0, 999_999_999_999), 0, 2**62, limit=2**62))
+        batch.yields.extend(self._yield_rows((0, 999_999_999_999), 0, 2**62, 2**62))  # every district
         done += len(batch.yields)
         for device, village, online, ts in self._query("SELECT device, village, online, ts FROM device_status"):
             batch.statuses.append(StatusChange(device, int(ts), bool(online), str(village)))

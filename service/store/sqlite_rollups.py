@@ -12,7 +12,11 @@ answer from ``rollup_1h`` reads one row per device and hour (MEASUREMENTS.md: 60
 - The planner answers a query from day rollups where whole clean local days fit, from hour rollups
   where whole clean hours fit, and from raw points for the rest (range edges and dirty hours).
   A day counts as clean only when none of its hours is dirty: ``refresh`` rewrites an hour and its
-  day in one transaction before it forgets the hour.
+  day (both days, for an hour a local midnight cuts) in one transaction before it forgets the hour.
+- Every part is labelled with the window start of ``times.window_start`` through the range's
+  ``times.window_pieces``, so a window across a DST change is keyed and filled the same whether it
+  was read from raw points or rollups. Hour rollups serve only when no window boundary cuts a UTC
+  hour (``times.boundary_gcd``); day rollups when windows are whole local days.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from ..times import DAY_MS, utc_offset_ms
+from ..times import DAY_MS, WindowPiece, window_bounds, window_start
 
 HOUR_MS = 3_600_000
 
@@ -76,8 +80,8 @@ class QueryStats:
 
 
 def local_day_start(ms: int, tz: ZoneInfo) -> int:
-    off = utc_offset_ms(ms, tz)
-    return (ms + off) // DAY_MS * DAY_MS - off
+    """The local midnight that starts the day of ``ms``: the key of its day rollup."""
+    return window_start(ms, DAY_MS, tz)
 
 
 def _runs(starts: Iterable[int], step: int) -> list[tuple[int, int]]:
@@ -127,7 +131,8 @@ def refresh(conn: sqlite3.Connection, tz: ZoneInfo, max_windows: int) -> tuple[i
         for a, b in _runs(hours, HOUR_MS):
             conn.execute("DELETE FROM rollup_1h WHERE metric = ? AND hour >= ? AND hour < ?", (metric, a, b))
             conn.execute(ROLL_HOURS, (metric, a, b))
-        days = sorted({local_day_start(h, tz) for h in hours})
+        # An hour that a local midnight cuts (a zone offset of half an hour) feeds two days.
+        days = sorted({local_day_start(t, tz) for h in hours for t in (h, h + HOUR_MS - 1)})
         for day in days:
             _roll_day(conn, tz, metric, day)
     conn.executemany("DELETE FROM rollup_dirty WHERE metric = ? AND hour = ?", dirty)
@@ -137,7 +142,7 @@ def refresh(conn: sqlite3.Connection, tz: ZoneInfo, max_windows: int) -> tuple[i
 
 def next_local_day(day: int, tz: ZoneInfo) -> int:
     """The local midnight after ``day`` (a local midnight): 23, 24 or 25 hours later."""
-    return local_day_start(day + DAY_MS + 2 * HOUR_MS, tz)
+    return window_bounds(day, DAY_MS, tz)[1]
 
 
 def _roll_day(conn: sqlite3.Connection, tz: ZoneInfo, metric: int, day: int) -> None:
@@ -154,13 +159,12 @@ def _dirty_hours(conn: sqlite3.Connection, metric: int, lo: int, hi: int) -> lis
         "SELECT hour FROM rollup_dirty WHERE metric = ? AND hour >= ? AND hour < ? ORDER BY hour", (metric, lo, hi))]
 
 
-def plan(conn: sqlite3.Connection, metric: int, start: int, end: int, every: int, offset: int,
+def plan(conn: sqlite3.Connection, metric: int, start: int, end: int, every: int, hours_ok: bool,
          days_ok: bool, tz: ZoneInfo) -> list[tuple[str, int, int]]:
     """Cover [start, end) with (source, lo, hi) parts, source ``1d``, ``1h`` or ``raw``.
 
-    ``offset`` is the zone's constant UTC offset over the range; hour rollups serve only when every
-    window is a union of whole UTC hours, day rollups only when ``every`` is whole local days of the
-    zone the store rolls days in (``days_ok``)."""
+    Hour rollups serve only when every window is a union of whole UTC hours (``hours_ok``), day
+    rollups only when ``every`` is whole local days of the zone the store rolls days in (``days_ok``)."""
     parts: list[tuple[str, int, int]] = []
     rest = [(start, end)]
     if days_ok and every % DAY_MS == 0:
@@ -168,11 +172,13 @@ def plan(conn: sqlite3.Connection, metric: int, start: int, end: int, every: int
         ds = first if first == start else next_local_day(first, tz)
         de = local_day_start(end, tz)
         if ds < de:
-            dirty_days = sorted({local_day_start(h, tz) for h in _dirty_hours(conn, metric, ds, de)})
+            # An hour that begins before ds may still end inside the first day (a half-hour zone).
+            dirty_days = sorted({local_day_start(t, tz) for h in _dirty_hours(conn, metric, ds - HOUR_MS + 1, de)
+                                 for t in (h, h + HOUR_MS - 1) if ds <= t < de})
             holes = [(d, next_local_day(d, tz)) for d in dirty_days]
             parts += [("1d", a, b) for a, b in _subtract(ds, de, holes)]
             rest = [(start, ds), *holes, (de, end)]
-    if every % HOUR_MS == 0 and offset % HOUR_MS == 0:
+    if hours_ok and every % HOUR_MS == 0:
         hourly: list[tuple[int, int]] = []
         for lo, hi in rest:
             hs, he = -(-lo // HOUR_MS) * HOUR_MS, hi // HOUR_MS * HOUR_MS
@@ -200,20 +206,41 @@ _SOURCES = {
 FINAL = {"mean": "SUM(s) / SUM(n)", "min": "MIN(lo)", "max": "MAX(hi)", "sum": "SUM(s)", "count": "SUM(n)"}
 
 
+def _labelled(parts: list[tuple[str, int, int]], pieces: list[WindowPiece]
+              ) -> list[tuple[str, int, int, WindowPiece]]:
+    """Each part cut where the range's window pieces meet, so each piece of it has one SQL label."""
+    out: list[tuple[str, int, int, WindowPiece]] = []
+    for source, lo, hi in parts:
+        for p in pieces:
+            a, b = max(lo, p.lo), min(hi, p.hi)
+            if a < b:
+                out.append((source, a, b, p))
+    return out
+
+
+def _window_sql(t: str, piece: WindowPiece, every: int) -> tuple[str, list[int]]:
+    """The window start of column ``t`` inside ``piece``, as SQL and its parameters."""
+    if piece.start is not None:
+        return "?", [piece.start]
+    return f"(({t} + ?) / ?) * ? - ?", [piece.offset, every, every, piece.offset]
+
+
 def read(conn: sqlite3.Connection, parts: list[tuple[str, int, int]], metric: int, key_sql: str,
-         villages: tuple[int, int], every: int, offset: int, agg: str,
+         villages: tuple[int, int], every: int, pieces: list[WindowPiece], agg: str,
          stats: QueryStats) -> list[tuple[int, int, float]]:
     """(group key, window start, value) sorted, from the partials of every part merged exactly
     (Σsum / Σcount across parts and rows), all in one statement so SQLite does the work."""
-    if len(parts) == 1:
-        return _read_one(conn, parts[0], metric, key_sql, villages, every, offset, agg, stats)
+    labelled = _labelled(parts, pieces)
+    if len(labelled) == 1:
+        return _read_one(conn, labelled[0], metric, key_sql, villages, every, agg, stats)
     selects: list[str] = []
     params: list[int] = []
-    for source, lo, hi in parts:
+    for source, lo, hi, piece in labelled:
         table, t, aggs = _SOURCES[source]
-        selects.append(f"SELECT {key_sql} AS k, (({t} + ?) / ?) * ? - ? AS w, {aggs} FROM {table} "
+        w_sql, w_params = _window_sql(t, piece, every)
+        selects.append(f"SELECT {key_sql} AS k, {w_sql} AS w, {aggs} FROM {table} "
                        f"WHERE metric = ? AND {t} >= ? AND {t} < ? AND village BETWEEN ? AND ? GROUP BY k, w")
-        params += [offset, every, every, offset, metric, lo, hi, villages[0], villages[1]]
+        params += [*w_params, metric, lo, hi, villages[0], villages[1]]
     if not selects:
         return []
     sql = (f"SELECT k, w, {FINAL[agg]}, SUM(raw), SUM(r) FROM ({' UNION ALL '.join(selects)}) "
@@ -239,18 +266,19 @@ _DIRECT = {
 }
 
 
-def _read_one(conn: sqlite3.Connection, part: tuple[str, int, int], metric: int, key_sql: str,
-              villages: tuple[int, int], every: int, offset: int, agg: str,
+def _read_one(conn: sqlite3.Connection, part: tuple[str, int, int, WindowPiece], metric: int, key_sql: str,
+              villages: tuple[int, int], every: int, agg: str,
               stats: QueryStats) -> list[tuple[int, int, float]]:
-    source, lo, hi = part
+    source, lo, hi, piece = part
     table, t, _ = _SOURCES[source]
     final = _DIRECT["raw" if source == "raw" else "rollup"][agg]
-    sql = (f"SELECT {key_sql} AS k, (({t} + ?) / ?) * ? - ? AS w, {final}, COUNT(*) FROM {table} "
+    w_sql, w_params = _window_sql(t, piece, every)
+    sql = (f"SELECT {key_sql} AS k, {w_sql} AS w, {final}, COUNT(*) FROM {table} "
            f"WHERE metric = ? AND {t} >= ? AND {t} < ? AND village BETWEEN ? AND ? GROUP BY k, w ORDER BY k, w")
     stats.queries += 1
     out: list[tuple[int, int, float]] = []
     rows = 0
-    for k, w, value, n in conn.execute(sql, (offset, every, every, offset, metric, lo, hi, *villages)):
+    for k, w, value, n in conn.execute(sql, (*w_params, metric, lo, hi, *villages)):
         out.append((k, w, value))
         rows += n
     if source == "raw":

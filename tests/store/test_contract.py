@@ -5,12 +5,12 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from service.records import Batch, Reading, Rejection, StatusChange, YieldRecord
-from service.store.base import ReadingsQuery, Store, YieldsQuery
+from service.store.base import InRegion, ReadingsQuery, Store, YieldsQuery
 from service.times import parse_rfc3339, year_bounds
 
 TZ = ZoneInfo("Asia/Shanghai")
-DISTRICT = (211204000000, 211204999999)
-ZHANGXIANG = (211204101000, 211204101999)  # 张相镇
+DISTRICT = InRegion("district", "211204")
+ZHANGXIANG = InRegion("township", "211204101")  # 张相镇
 V1, V2 = "211204101203", "211204101204"  # two villages of 张相镇
 V_OTHER = "211204102200"  # 前杨木林子村, 杨木林子镇
 T0 = parse_rfc3339("2026-05-01T08:00:00+08:00")
@@ -19,7 +19,7 @@ DAY = 24 * HOUR
 
 
 def q(metric: str = "soil_moisture", *, start: int = T0 - DAY, end: int = T0 + DAY, every: int = HOUR,
-      agg: str = "mean", villages: tuple[int, int] = DISTRICT, group_by: str = "township") -> ReadingsQuery:
+      agg: str = "mean", villages: InRegion = DISTRICT, group_by: str = "township") -> ReadingsQuery:
     return ReadingsQuery(metric, start, end, every, agg, villages, group_by, TZ)  # type: ignore[arg-type]
 
 
@@ -82,7 +82,7 @@ def test_groups_and_region_filter(store: Store) -> None:
     assert store.readings(q(group_by="district")) == {"211204": [(T0, 70.0 / 3)]}
     assert store.readings(q(group_by="township")) == {"211204101": [(T0, 15.0)], "211204102": [(T0, 40.0)]}
     assert store.readings(q(group_by="device", villages=ZHANGXIANG)) == {"st-a": [(T0, 10.0)], "st-b": [(T0, 20.0)]}
-    only_v2 = (int(V2), int(V2))
+    only_v2 = InRegion("village", V2)
     assert store.readings(q(group_by="village", villages=only_v2)) == {V2: [(T0, 20.0)]}
 
 
@@ -98,7 +98,7 @@ def yield_rec(village: str, ts: int, area_ha: float, yield_kg: float, crop: str 
     return YieldRecord(device, village, ts, crop, area_ha, yield_kg, plot)
 
 
-def yq(group_by: str, year: int = 2026, villages: tuple[int, int] = DISTRICT, crop: str | None = None) -> YieldsQuery:
+def yq(group_by: str, year: int = 2026, villages: InRegion = DISTRICT, crop: str | None = None) -> YieldsQuery:
     start, end = year_bounds(year, TZ)
     return YieldsQuery(villages, start, end, group_by, TZ, crop)  # type: ignore[arg-type]
 
@@ -143,7 +143,7 @@ def test_rewriting_a_yield_record_replaces_it(store: Store) -> None:
     store.write(Batch(yields=[yield_rec(V1, harvest, 1.5, 9500.0, plot="p1")]))
     totals = store.yields(yq("district"))
     assert [(t.records, t.area_ha, t.yield_kg) for t in totals] == [(1, 1.5, 9500.0)]
-    records = store.yield_records((int(V1), int(V1)), *year_bounds(2026, TZ))
+    records = store.yield_records(InRegion("village", V1), *year_bounds(2026, TZ))
     assert [(r.plot, r.area_ha, r.yield_kg, r.crop) for r in records] == [("p1", 1.5, 9500.0, "corn")]
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from service.errors import NotFound
 from service.records import Batch, Reading
-from service.store.base import Alert, JobsStore, ReadingsQuery, Store, as_jobs_store
+from service.store.base import Alert, InRegion, JobsStore, ReadingsQuery, Store, as_jobs_store
 from service.times import parse_rfc3339
 from tests.jobs_support import dyadic_batch, refresh_all
 
@@ -22,8 +22,8 @@ TZ = ZoneInfo("Asia/Shanghai")
 HOUR = 3_600_000
 DAY = 24 * HOUR
 MIN10 = 600_000
-DISTRICT = (211204000000, 211204999999)
-ZHANGXIANG = (211204101000, 211204101999)
+DISTRICT = InRegion("district", "211204")
+ZHANGXIANG = InRegion("township", "211204101")
 V1, V2, V3 = "211204101203", "211204101204", "211204102200"
 DAY0 = parse_rfc3339("2026-06-01T00:00:00+08:00")  # a local midnight
 T0 = parse_rfc3339("2026-06-10T08:00:00+08:00")
@@ -36,7 +36,7 @@ def jobs(store: Store) -> JobsStore:
 
 
 def q(start: int, end: int, every: int = HOUR, agg: str = "mean", group_by: str = "township",
-      villages: tuple[int, int] = DISTRICT, metric: str = "soil_moisture") -> ReadingsQuery:
+      villages: InRegion = DISTRICT, metric: str = "soil_moisture") -> ReadingsQuery:
     return ReadingsQuery(metric, start, end, every, agg, villages, group_by, TZ)  # type: ignore[arg-type]
 
 
@@ -202,10 +202,10 @@ def test_list_by_village_range_active_state_and_limit(store: Store) -> None:
     s.clear_alert(f"frost:{V2}", T0 + 9 * HOUR)
     assert [a.key for a in s.list_alerts(DISTRICT)] == [f"heat:{V1}", f"heat:{V3}", f"frost:{V2}", f"drought:{V1}"]
     assert [a.key for a in s.list_alerts(ZHANGXIANG)] == [f"heat:{V1}", f"frost:{V2}", f"drought:{V1}"]
-    assert [a.key for a in s.list_alerts((int(V1), int(V1)), active=True)] == [f"heat:{V1}", f"drought:{V1}"]
+    assert [a.key for a in s.list_alerts(InRegion("village", V1), active=True)] == [f"heat:{V1}", f"drought:{V1}"]
     assert [a.key for a in s.list_alerts(ZHANGXIANG, active=False)] == [f"frost:{V2}"]
     assert [a.key for a in s.list_alerts(DISTRICT, limit=2)] == [f"heat:{V1}", f"heat:{V3}"]
-    assert s.list_alerts((211204999000, 211204999999)) == []
+    assert s.list_alerts(InRegion("township", "211204999")) == []
 
 
 def test_alert_fields_round_trip(store: Store) -> None:

@@ -15,7 +15,7 @@ from ...queries.yields import YieldsReport
 from ...store.base import Alert
 from ...times import format_local
 from ...units import UNIT_LABELS, UnitSystem
-from ..figures import totals_json
+from ..figures import half_up, totals_json
 from .params import format_duration
 from .schemas import (
     AlertOut,
@@ -48,7 +48,7 @@ def readings_answer(r: ReadingsReport, tz: ZoneInfo) -> ReadingsAnswer:
         every=format_duration(r.every), agg=r.agg, group_by=r.group_by, start=format_local(r.start, tz),
         end=format_local(r.end, tz),
         series=[SeriesOut(key=s.key, name=s.name,
-                          points=[(format_local(t, tz), round(v, VALUE_DECIMALS)) for t, v in s.points])
+                          points=[(format_local(t, tz), half_up(v, VALUE_DECIMALS)) for t, v in s.points])
                 for s in r.series])
 
 
@@ -60,7 +60,7 @@ def device_out(s: DeviceState, tz: ZoneInfo) -> DeviceOut:
 
 
 def latest_out(summary: dict[str, LatestSummary], tz: ZoneInfo) -> dict[str, LatestValue]:
-    return {metric: LatestValue(value=round(s.value, VALUE_DECIMALS), unit=s.unit, devices=s.devices,
+    return {metric: LatestValue(value=half_up(s.value, VALUE_DECIMALS), unit=s.unit, devices=s.devices,
                                 ts=format_local(s.ts, tz)) for metric, s in summary.items()}
 
 

@@ -12,6 +12,7 @@ from ...times import format_local, now_ms
 from ...units import ha_to_mu, kg_to_jin
 from ...workers import api_worker
 from ..auth import require, scoped
+from ..figures import half_up
 from ..state import answer, state
 from .openapi import Route
 from .params import NoParams, YieldIn, YieldsParams, parse, parse_body
@@ -48,11 +49,11 @@ def yields_post() -> Response:
                            "ts": format_local(rec.ts, st.ctx.settings.tz), "crop": rec.crop, "plot": rec.plot,
                            "moisture_pct": rec.moisture_pct, "source": "api"}
     if "area_mu" in body:
-        out["area_mu"] = round(ha_to_mu(rec.area_ha), 2)
+        out["area_mu"] = half_up(ha_to_mu(rec.area_ha))
     else:
-        out["area_ha"] = round(rec.area_ha, 2)
+        out["area_ha"] = half_up(rec.area_ha)
     if "yield_jin" in body:
-        out["yield_jin"] = round(kg_to_jin(rec.yield_kg), 2)
+        out["yield_jin"] = half_up(kg_to_jin(rec.yield_kg))
     else:
-        out["yield_kg"] = round(rec.yield_kg, 2)
+        out["yield_kg"] = half_up(rec.yield_kg)
     return answer(YieldStored.model_validate(out), 201, exclude_unset=True)

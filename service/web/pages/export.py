@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -21,9 +22,10 @@ from ...queries.yields import YieldsReport, yield_totals
 from ...records import YieldRecord
 from ...regions import Region
 from ...store import Store
+from ...store.base import InRegion
 from ...times import format_local, now_ms, year_bounds
 from ...units import area_out, per_area, yield_out
-from ..figures import totals_json
+from ..figures import half_up, half_up_or_none, totals_json
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
@@ -61,12 +63,11 @@ class YieldsTable:
         for r in self.records:
             town = tree.find(r.village[:9])
             village = tree.find(r.village)
-            ratio = per_area(r.yield_kg, r.area_ha, "cn")
             out.append([format_local(r.ts, tz), town.name_zh if town else r.village[:9],
                         village.name_zh if village else r.village,
                         crops[r.crop].name_zh if r.crop in crops else r.crop, r.plot,
-                        round(area_out(r.area_ha, "cn"), 2), round(yield_out(r.yield_kg, "cn"), 2),
-                        round(ratio, 2) if ratio is not None else None,
+                        half_up(area_out(r.area_ha, "cn")), half_up(yield_out(r.yield_kg, "cn")),
+                        half_up_or_none(per_area(r.yield_kg, r.area_ha, "cn")),
                         "人工录入" if r.source == "api" else (r.device or r.source)])
         return out
 
@@ -74,7 +75,7 @@ class YieldsTable:
 def yields_table(ctx: Context, store: Store, region: Region, year: int) -> YieldsTable:
     report = yield_totals(ctx, store, region=region.code, year=year, crop=None, group_by=None, now=now_ms())
     start, end = year_bounds(year, ctx.settings.tz)
-    records = store.yield_records(region.village_range(), start, end, limit=RECORD_LIMIT)
+    records = store.yield_records(InRegion.of(region), start, end, limit=RECORD_LIMIT)
     return YieldsTable(region, year, report, records, ctx)
 
 
@@ -89,7 +90,7 @@ def _sheet(wb: Workbook, title: str, heading: str, headers: list[str], rows: lis
         cell.fill = PatternFill("solid", fgColor="E2EFDA")
         cell.alignment = Alignment(horizontal="center", wrap_text=True)
     for row in rows:
-        ws.append(row)
+        ws.append([_cell_text(v) for v in row])
         for cell in ws[ws.max_row]:
             if isinstance(cell.value, str) and cell.data_type == "f":
                 cell.data_type = "s"  # a plot id like "=HYPERLINK(...)" is text, never a formula
@@ -104,6 +105,12 @@ def _sheet(wb: Workbook, title: str, heading: str, headers: list[str], rows: lis
             if isinstance(cell.value, float):
                 cell.number_format = "#,##0.00"
     ws.freeze_panes = "A3"
+
+
+def _cell_text(value: object) -> object:
+    """Text a spreadsheet accepts: control characters (a plot id from a device may hold any) are
+    dropped, which openpyxl would otherwise refuse for the whole workbook."""
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
 
 
 def to_xlsx(table: YieldsTable) -> bytes:

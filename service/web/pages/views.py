@@ -18,10 +18,12 @@ from ...auth import narrow, relation
 from ...errors import BadInput, Forbidden, NotFound
 from ...regions import Region
 from ...registry import Device
+from ...store.base import InRegion
 from ...times import DAY_MS, format_local, now_ms, year_bounds
 from ...units import area_out, per_area, yield_out
 from ..assets import echarts_path
 from ..auth import principal
+from ..figures import half_up, half_up_or_none
 from ..i18n import Lang, pick_lang, strings
 from ..state import state
 from . import export
@@ -173,17 +175,13 @@ def yield_records(code: str) -> Response:
     tz = ctx.settings.tz
     year = _year(request.args.get("year"), tz)
     start, end = year_bounds(year, tz)
-    rows = state().store.yield_records(part.within.village_range(), start, end, limit=500)
+    rows = state().store.yield_records(InRegion.of(part.within), start, end, limit=500)
     return jsonify(records=[{
         "ts": format_local(r.ts, tz), "village": r.village, "crop": r.crop, "plot": r.plot,
         "device": r.device, "source": r.source,
-        "area": round(area_out(r.area_ha, "cn"), 2), "yield": round(yield_out(r.yield_kg, "cn"), 2),
-        "yield_per_area": _round(per_area(r.yield_kg, r.area_ha, "cn")),
+        "area": half_up(area_out(r.area_ha, "cn")), "yield": half_up(yield_out(r.yield_kg, "cn")),
+        "yield_per_area": half_up_or_none(per_area(r.yield_kg, r.area_ha, "cn")),
     } for r in rows])
-
-
-def _round(v: float | None) -> float | None:
-    return None if v is None else round(v, 2)
 
 
 def _year(text: str | None, tz: Any) -> int:
