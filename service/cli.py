@@ -79,7 +79,12 @@ def web(workers: int) -> None:
         gunicorn = shutil.which("gunicorn")
         if gunicorn is None:
             raise click.ClickException("--workers needs gunicorn: pip install 'nongyun[deploy]'")
-        os.execv(gunicorn, [gunicorn, "--workers", str(workers), "--bind", f"{host}:{port}",
+        # gthread workers: idle keep-alive connections wait in a poller, not in a thread; a request
+        # that does not arrive whole within the timeout is dropped (behind nginx, which buffers
+        # requests, slow clients never reach a worker at all).
+        os.execv(gunicorn, [gunicorn, "--workers", str(workers), "--worker-class", "gthread",
+                            "--threads", str(process.WEB_THREADS), "--timeout", str(process.CHANNEL_TIMEOUT_S),
+                            "--keep-alive", "5", "--limit-request-line", "8190", "--bind", f"{host}:{port}",
                             "--access-logfile", "-", "service.web:wsgi_app()"])
     store = process.open_store(ctx)
     with process.until_signal() as stop:
@@ -223,12 +228,17 @@ def user() -> None:
 @click.argument("username")
 @click.option("--role", type=click.Choice(["viewer", "editor", "admin"]), required=True)
 @click.option("--scope", required=True, help="region code the account sees: district, township or village")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="at least 10 characters (asked for when not given)")
-def user_add(username: str, role: str, scope: str, password: str) -> None:
-    """Create an account."""
+@click.option("--password", default=None, help="at least 10 characters (asked for twice, hidden, when not given)")
+@click.option("--password-stdin", is_flag=True,
+              help="read the password from the first line of stdin (for scripts): it stays out of the process list")
+def user_add(username: str, role: str, scope: str, password: str | None, password_stdin: bool) -> None:
+    """Create an account (its name must not differ from another's only in case, width or look-alike letters)."""
     from .times import now_ms
 
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif password is None:
+        password = str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
     account = _accounts().add(username, password, role, scope, now_ms())
     click.echo(f"created {account.username}: {account.role} of {account.scope}")
 
@@ -251,10 +261,20 @@ def user_disable(username: str) -> None:
 
 @user.command("enable")
 @click.argument("username")
-def user_enable(username: str) -> None:
-    """Enable a disabled account: it may log in again (its old sessions stay ended)."""
-    account = _accounts().set_disabled(username, False)
-    click.echo(f"enabled {account.username}")
+@click.option("--keep-tokens", is_flag=True,
+              help="let the API tokens it had before it was disabled work again (default: they are revoked)")
+def user_enable(username: str, keep_tokens: bool) -> None:
+    """Enable a disabled account: it may log in again; its old sessions stay ended and its API
+    tokens are revoked unless --keep-tokens."""
+    accounts = _accounts()
+    was_disabled = accounts.get(username).disabled
+    account = accounts.set_disabled(username, False, keep_tokens=keep_tokens)
+    if not was_disabled:
+        click.echo(f"{account.username} is active already; nothing changed")
+    elif keep_tokens:
+        click.echo(f"enabled {account.username}; its API tokens work again")
+    else:
+        click.echo(f"enabled {account.username}; its API tokens were revoked (create new ones, or use --keep-tokens)")
 
 
 @user.command("passwd")

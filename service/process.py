@@ -84,18 +84,47 @@ def warn_missing_assets() -> None:
         click.secho(warning, fg="yellow", err=True)
 
 
-def web_server(ctx: Context, store: Store, host: str, port: int, ingest: Any = None) -> Any:
-    from werkzeug.serving import make_server
+# waitress: one event loop reads requests whole before a worker thread sees them, so a client that
+# sends half a request, or holds a connection idle, costs a socket, never a thread; idle and slow
+# connections are closed after CHANNEL_TIMEOUT_S and at most CONNECTION_LIMIT are open at once.
+WEB_THREADS = 8
+CONNECTION_LIMIT = 200
+CHANNEL_TIMEOUT_S = 30
 
+
+class WebServer:
+    """The web app under waitress in a background thread; ``shutdown()`` closes every connection."""
+
+    def __init__(self, app: Any, host: str, port: int, *, behind_proxy: bool = False) -> None:
+        from waitress.server import create_server
+
+        # waitress drops X-Forwarded-* unless told to keep them; behind proxies (web.proxy_hops > 0)
+        # the app's ProxyFix needs them to see the client's address and scheme.
+        self._server: Any = create_server(
+            app, host=host, port=port, threads=WEB_THREADS, connection_limit=CONNECTION_LIMIT,
+            channel_timeout=CHANNEL_TIMEOUT_S, cleanup_interval=5, asyncore_use_poll=True, ident="nongyun",
+            expose_tracebacks=False, max_request_body_size=1 << 20,
+            clear_untrusted_proxy_headers=not behind_proxy)
+        self.port = int(self._server.effective_port)
+        self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
+        self._thread.start()
+
+    def shutdown(self) -> None:
+        from waitress import wasyncore
+
+        self._server.task_dispatcher.shutdown()
+        wasyncore.close_all(self._server._map)
+        self._thread.join(timeout=10)
+
+
+def web_server(ctx: Context, store: Store, host: str, port: int, ingest: Any = None) -> WebServer:
     from .web import create_app
     from .web.metrics import register_ingest
 
     app = create_app(ctx, store)
     if ingest is not None:  # its live state in /metrics and /api/v1/health
         register_ingest(app, ingest.pipeline)
-    server = make_server(host, port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, name="web", daemon=True).start()
-    return server
+    return WebServer(app, host, port, behind_proxy=ctx.settings.values.web_proxy_hops > 0)
 
 
 def start_all(ctx: Context, store: Store, stack: ExitStack) -> Any:

@@ -8,6 +8,7 @@ they are validated once, at start-up, and every problem is reported with where t
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,6 +58,11 @@ SETTINGS: tuple[Setting, ...] = (
             "send the session cookie over HTTPS only (browsers allow it on http://127.0.0.1 too)"),
     Setting("web.proxy_hops", "NONGYUN_PROXY_HOPS", 0,
             "reverse proxies in front of the web app; > 0 trusts that many X-Forwarded-For/-Proto entries"),
+    Setting("web.allowed_hosts", "NONGYUN_ALLOWED_HOSTS", "",
+            "host names the web app answers to, comma-separated (`.example.org`: it and its subdomains; `*`: any); "
+            "loopback, IP addresses and the host of web.http are always allowed"),
+    Setting("web.password_checks", "NONGYUN_PASSWORD_CHECKS", 2,
+            "password checks (Argon2, 64 MiB each) one web process runs at once; a few more wait, the rest get 503"),
     Setting("time.tz", "NONGYUN_TZ", "Asia/Shanghai", "time zone of calendar days and years"),
     Setting("log.level", "NONGYUN_LOG_LEVEL", "INFO", "log level: DEBUG, INFO, WARNING or ERROR"),
 )
@@ -86,6 +92,8 @@ class _Validated(BaseModel):
     web_secret_key: str
     web_cookie_secure: bool
     web_proxy_hops: int = Field(ge=0, le=10)
+    web_allowed_hosts: str
+    web_password_checks: int = Field(ge=1, le=64)
     time_tz: str
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -104,6 +112,25 @@ class _Validated(BaseModel):
         host, sep, port = v.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("must be host:port, e.g. 127.0.0.1:8080")
+        return v
+
+    @field_validator("web_secret_key")
+    @classmethod
+    def _secret_key(cls, v: str) -> str:
+        # Whoever guesses the key signs cookies of his own: a short one is found offline from any
+        # cookie the app ever set. Empty is fine: a 64-character key is then generated.
+        if v and (len(v) < 32 or len(set(v)) < 8):
+            raise ValueError("must be empty (generated) or at least 32 varied characters, e.g. "
+                             "python -c 'import secrets; print(secrets.token_urlsafe(48))'")
+        return v
+
+    @field_validator("web_allowed_hosts")
+    @classmethod
+    def _allowed_hosts(cls, v: str) -> str:
+        for name in (n.strip() for n in v.split(",")):
+            if name and name != "*" and not re.fullmatch(r"\.?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?", name):
+                raise ValueError(f"{name!r}: comma-separated host names without scheme or port, "
+                                 "e.g. nongyun.example.org,.county.example")
         return v
 
     @field_validator("time_tz")
@@ -180,7 +207,9 @@ def _validate(raw: Mapping[str, Any], sources: Mapping[str, str]) -> _Validated:
             setting = by_field.get(name)
             where = sources.get(name, "default")
             label = f"{setting.key} ({setting.env})" if setting and setting.env else name
-            lines.append(f"  {label} = {err.get('input')!r} from {where}: {err['msg']}")
+            secret = setting is not None and ("secret" in setting.key or "token" in setting.key)
+            shown = "****" if secret else repr(err.get("input"))  # a rejected key may still be nearly the real one
+            lines.append(f"  {label} = {shown} from {where}: {err['msg']}")
         raise SettingsError("invalid settings:\n" + "\n".join(lines)) from None
 
 

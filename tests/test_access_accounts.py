@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from service.auth import LoginFailed
+from service.auth import LoginFailed, LoginThrottled
 from service.auth.ratelimit import PER_CLIENT, PER_USER, WINDOW_MS
 from service.cli import main
 from service.context import build
@@ -263,3 +263,205 @@ def test_behind_a_tls_proxy_the_forwarded_scheme_is_https(tmp_path: Path) -> Non
     assert elsewhere.status_code == 400
     ok = client.post("/login", headers={**https, "Referer": "https://localhost/login"}, data=form)
     assert ok.status_code == 302
+
+
+# -- issue 12: look-alike names, lock-out keying, parallel attempts, busy checks, settings ----
+
+
+def test_names_that_fold_together_cannot_coexist_and_any_spelling_logs_in(on: Settings) -> None:
+    from service.errors import BadInput
+
+    accounts = cheap(on)
+    accounts.add("wang", PASSWORD, "viewer", ZX, now_ms())
+    for twin in ("Wang", "WANG", "ｗａｎｇ", "wаng"):  # upper case, full width, a Cyrillic а
+        with pytest.raises(BadInput) as exc:
+            accounts.add(twin, PASSWORD, "viewer", ZX, now_ms())
+        assert exc.value.field == "username", twin
+    with pytest.raises(BadInput, match="Cyrillic and Latin"):
+        accounts.add("аdmin", PASSWORD, "admin", "211204", now_ms())  # would pass for "admin"
+    assert accounts.add("王会计", PASSWORD, "viewer", ZX, now_ms()).username == "王会计"
+    assert accounts.login("Wang", PASSWORD, "10.0.0.1", now_ms()).username == "wang"
+    assert accounts.login("ｗａｎｇ", PASSWORD, "10.0.0.1", now_ms()).username == "wang"
+    t0 = now_ms()
+    for i, spelling in enumerate(("wang", "Wang", "WANG", "ｗａｎｇ", "wAng")):  # one count for all spellings
+        with pytest.raises(LoginFailed):
+            accounts.login(spelling, "not the password", "10.0.0.2", t0 + i)
+    with pytest.raises(LoginThrottled):
+        accounts.login("wang", PASSWORD, "10.0.0.2", t0 + 10)
+
+
+def test_an_older_file_with_look_alikes_keeps_them_but_takes_no_new_one(on: Settings) -> None:
+    import sqlite3
+
+    from argon2 import PasswordHasher
+
+    from service.auth import SqliteAccounts
+    from service.errors import BadInput
+
+    path = Path(on.data_dir) / "accounts.sqlite3"
+    path.parent.mkdir(parents=True)
+    hashed = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
+    with sqlite3.connect(path) as conn:  # the schema before names were folded
+        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT "
+                     "NOT NULL, role TEXT NOT NULL, scope TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, demo "
+                     "INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL, epoch INTEGER NOT NULL DEFAULT 1)")
+        conn.executemany("INSERT INTO users (username, password_hash, role, scope, created_ms) VALUES (?, ?, ?, ?, 0)",
+                         [("li", hashed, "viewer", ZX), ("Li", hashed, "viewer", ZX), ("zhao", hashed, "viewer", ZX)])
+    accounts = cheap(on)
+    assert SqliteAccounts(path).user("Li") is not None  # opened again: the migration runs once
+    assert accounts.login("Li", PASSWORD, "10.0.0.1", now_ms()).username == "Li"  # the exact name wins
+    with pytest.raises(LoginFailed):
+        accounts.login("LI", PASSWORD, "10.0.0.1", now_ms())  # ambiguous: no account
+    assert accounts.login("ZHAO", PASSWORD, "10.0.0.1", now_ms()).username == "zhao"
+    with pytest.raises(BadInput):
+        accounts.add("lI", PASSWORD, "viewer", ZX, now_ms())
+
+
+def test_a_stranger_locks_out_only_himself(on: Settings) -> None:
+    accounts = cheap(on)
+    accounts.add("clerk2", PASSWORD, "viewer", ZX, now_ms())
+    t0 = now_ms()
+    for i in range(PER_USER * 2):
+        with pytest.raises((LoginFailed, LoginThrottled)):
+            accounts.login("clerk2", "guess guess guess", "198.51.100.66", t0 + i)
+    assert accounts.login("clerk2", PASSWORD, "10.0.0.1", t0 + 20).username == "clerk2"
+    with pytest.raises(LoginThrottled):
+        accounts.login("clerk2", PASSWORD, "198.51.100.66", t0 + 21)
+
+
+def test_ipv6_clients_are_counted_per_slash_64() -> None:
+    from service.auth.ratelimit import client_key
+
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("::ffff:203.0.113.7") == client_key("203.0.113.7") == "203.0.113.7"
+    assert client_key("?") == "?"
+
+
+def test_parallel_attempts_through_two_workers_are_counted_before_any_check(on: Settings) -> None:
+    """Two Accounts on one file, as two web processes have: 40 parallel guesses, 5 checks."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = [cheap(on), cheap(on)]
+    workers[0].add("clerk3", PASSWORD, "viewer", ZX, now_ms())
+    checks = 0
+    lock = threading.Lock()
+    for w in workers:
+        verify = w.passwords.verify
+
+        def counted(stored: str | None, password: str, verify: object = verify) -> bool:
+            nonlocal checks
+            with lock:
+                checks += 1
+            return verify(stored, password)  # type: ignore[operator]
+
+        w.passwords.verify = counted  # type: ignore[method-assign]
+    gate = threading.Barrier(40)
+
+    def guess(i: int) -> str:
+        gate.wait(timeout=30)
+        try:
+            workers[i % 2].login("clerk3", "guess guess guess", "10.9.9.9", now_ms())
+        except (LoginFailed, LoginThrottled) as exc:
+            return type(exc).__name__
+        return "ok"
+
+    with ThreadPoolExecutor(40) as pool:
+        outcomes = list(pool.map(guess, range(40)))
+    assert checks == outcomes.count("LoginFailed") == PER_USER
+    assert outcomes.count("LoginThrottled") == 40 - PER_USER
+
+
+def test_when_every_check_slot_is_taken_login_answers_503_and_counts_nothing(app: Flask) -> None:
+    from service.auth.passwords import CheckSlots
+
+    accounts = app.extensions["nongyun_auth"].accounts
+    accounts.passwords.slots = CheckSlots(1, 0)  # one slot, nobody may wait for it
+    client = app.test_client()
+    token = page_csrf(client)
+    form = {"username": "clerk", "password": PASSWORD, "csrf_token": token, "next": "/"}
+    with accounts.passwords.slots.take(1):  # a check is running
+        page = client.post("/login", data=form)
+        as_json = client.post("/login", data=form, headers={"Accept": "application/json"})
+    assert page.status_code == 503 and int(page.headers["Retry-After"]) >= 1
+    assert 'id="login-error"' in page.get_data(as_text=True)
+    assert as_json.status_code == 503 and as_json.get_json()["error"]["code"] == "unavailable"
+    assert accounts.store.failures("client:127.0.0.1", 0) == []  # taken back: a flood locks nobody out
+    assert client.post("/login", data=form).status_code == 302
+
+
+def test_enabling_from_the_admin_page_revokes_the_accounts_tokens(app: Flask) -> None:
+    accounts = app.extensions["nongyun_auth"].accounts
+    token = accounts.create_token("clerk", "script", now_ms()).text
+    admin = app.test_client()
+    login(admin, "admin")
+    csrf = page_csrf(admin, "/admin/users")
+    assert admin.post("/admin/users/clerk/disable", data={"csrf_token": csrf}).status_code == 302
+    assert admin.post("/admin/users/clerk/enable", data={"csrf_token": csrf}).status_code == 302
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert app.test_client().get("/api/v1/regions", headers=bearer).status_code == 401
+    assert all(t.revoked_ms is not None for t in accounts.store.tokens("clerk"))
+
+
+def test_user_add_reads_the_password_from_stdin_and_enable_keeps_tokens_only_when_asked(on: Settings) -> None:
+    env = {"NONGYUN_CONFIG": str(CONFIG), "NONGYUN_DATA_DIR": str(on.data_dir)}
+    run = CliRunner()
+    made = run.invoke(main, ["user", "add", "zhou", "--role", "viewer", "--scope", ZX, "--password-stdin"], env=env,
+                      input=f"{PASSWORD}\n")
+    assert made.exit_code == 0, made.output
+    assert PASSWORD not in made.output
+    twin = run.invoke(main, ["user", "add", "ZHOU", "--role", "viewer", "--scope", ZX, "--password-stdin"], env=env,
+                      input=f"{PASSWORD}\n")
+    assert twin.exit_code == 1 and "username" in twin.output
+    accounts = cheap(on)
+    first = accounts.create_token("zhou", "a", now_ms()).text
+    assert run.invoke(main, ["user", "disable", "zhou"], env=env).exit_code == 0
+    kept = run.invoke(main, ["user", "enable", "zhou", "--keep-tokens"], env=env)
+    assert kept.exit_code == 0 and "work again" in kept.output
+    assert accounts.token_account(first, now_ms()) is not None
+    assert run.invoke(main, ["user", "disable", "zhou"], env=env).exit_code == 0
+    revoked = run.invoke(main, ["user", "enable", "zhou"], env=env)
+    assert revoked.exit_code == 0 and "revoked" in revoked.output
+    assert accounts.token_account(first, now_ms()) is None
+    assert "active already" in run.invoke(main, ["user", "enable", "zhou"], env=env).output
+
+
+def test_a_weak_secret_key_is_a_settings_error_naming_it(tmp_path: Path) -> None:
+    from service.errors import SettingsError
+
+    for weak in ("x", "secret", "a" * 40, "abababababababababababababababab"):
+        with pytest.raises(SettingsError, match=r"web\.secret_key \(NONGYUN_SECRET_KEY\)"):
+            _settings(tmp_path, **{"web.secret_key": weak})
+    assert _settings(tmp_path, **{"web.secret_key": "k3y-" + "0123456789abcdef" * 2}).values.web_secret_key
+
+
+def test_hosts_outside_web_allowed_hosts_are_refused(tmp_path: Path) -> None:
+    from service.errors import SettingsError
+
+    app = _app(_settings(tmp_path, **{"web.allowed_hosts": "nongyun.county.example, .farm.example",
+                                      "web.http": "0.0.0.0:8080"}), tmp_path)
+    client = app.test_client()
+    for ok in ("localhost", "nongyun.county.example", "farm.example", "a.farm.example:8080", "10.1.2.3:8080",
+               "[2001:db8::1]:8080", "LOCALHOST."):
+        assert client.get("/login", headers={"Host": ok}).status_code == 200, ok
+    for bad in ("evil.example", "nongyun.county.example.evil.example", "xfarm.example", "localhost@evil.example",
+                "a b", "0.0.0.0.evil.example"):
+        resp = client.get("/login", headers={"Host": bad})
+        assert resp.status_code == 400 and resp.get_json()["error"]["field"] == "Host", bad
+    with pytest.raises(SettingsError, match=r"web\.allowed_hosts"):
+        _settings(tmp_path, **{"web.allowed_hosts": "https://nongyun.example/"})
+
+
+def test_with_auth_off_form_posts_need_the_token_and_json_posts_do_not(settings: Settings, tmp_path: Path) -> None:
+    app = create_app(build(settings), SqliteStore(tmp_path / "open.sqlite3"))
+    client = app.test_client()
+    form = {"username": "intruder", "password": PASSWORD, "role": "admin", "scope": "211204"}
+    assert client.post("/admin/users", data=form).status_code == 400
+    assert client.post("/admin/users", data=form, headers={"Origin": "http://evil.example"}).status_code == 403
+    assert client.post("/api/v1/alerts/1/ack", data="{}", content_type="text/plain").status_code == 400
+    assert client.post("/api/v1/alerts/999999/ack", json={}).status_code == 404  # the view answers
+    client.get("/admin/users")  # now the browser holds a session cookie: JSON still needs no token
+    assert client.post("/api/v1/alerts/999999/ack", json={}).status_code == 404
+    assert client.post("/api/v1/alerts/999999/ack", json={}, headers={"Origin": "null"}).status_code == 403
+    assert app.extensions["nongyun_auth"].accounts.store.users() == []

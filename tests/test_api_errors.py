@@ -290,3 +290,11 @@ def test_no_body_makes_a_500(client: FlaskClient, extra: dict[str, Any]) -> None
     assert resp.status_code in (201, 400), resp.get_data(as_text=True)
     ack = client.post("/api/v1/alerts/1/ack", json=extra)
     assert ack.status_code in (400, 404), ack.get_data(as_text=True)
+
+
+def test_a_readings_answer_too_big_is_refused_before_the_store_is_asked(client: FlaskClient) -> None:
+    # every device of the district, 10-minute windows over 60 days: ~9,000 windows × 56 series
+    msg = assert_error(client.get("/api/v1/readings", query_string={
+        "metric": "air_temp", "group_by": "device", "every": "10m", "start": "2025-06-01T00:00:00+08:00",
+        "end": "2025-07-31T00:00:00+08:00"}), 400, "bad_request", "every")
+    assert "100,000 points" in msg

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.brokers import free_port
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, assert_charts_drawn
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, assert_charts_drawn, wait_js
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -94,8 +94,7 @@ def test_the_readme_demo_command_draws_charts_from_any_folder(clone: Path, tmp_p
                 tab.click("#login-form button[type=submit]")
                 for path, charts in (("/", 1), ("/r/211204101", 4)):
                     tab.goto(base + path)
-                    tab.wait_for_function("document.body.dataset.loaded || document.body.dataset.failed",
-                                          timeout=60_000)
+                    wait_js(tab, "document.body.dataset.loaded || document.body.dataset.failed", timeout=60_000)
                     assert not tab.evaluate("document.body.dataset.failed"), tab.text_content("#error")
                     assert tab.query_selector("#charts-missing") is None
                     assert_charts_drawn(tab, ".chart", charts)

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..regions import RegionTree
 from .accounts import Accounts, LoginFailed, LoginThrottled, NewToken
 from .model import ROLES, Account, Principal, Role, TokenInfo
+from .passwords import SLOTS_DEFAULT, PasswordChecksBusy, Passwords
 from .scope import Scoped, narrow, relation, visible
 from .store import AccountStore, SqliteAccounts
 
@@ -22,6 +23,7 @@ __all__ = [
     "LoginFailed",
     "LoginThrottled",
     "NewToken",
+    "PasswordChecksBusy",
     "Principal",
     "Role",
     "Scoped",
@@ -34,6 +36,7 @@ __all__ = [
 ]
 
 
-def open_accounts(data_dir: Path, tree: RegionTree) -> Accounts:
-    """The deployment's accounts: ``{data_dir}/accounts.sqlite3``, for either store backend."""
-    return Accounts(SqliteAccounts.in_dir(data_dir), tree)
+def open_accounts(data_dir: Path, tree: RegionTree, password_checks: int = SLOTS_DEFAULT) -> Accounts:
+    """The deployment's accounts: ``{data_dir}/accounts.sqlite3``, for either store backend.
+    ``password_checks``: how many Argon2 hashes or checks this process runs at once (passwords.py)."""
+    return Accounts(SqliteAccounts.in_dir(data_dir), tree, Passwords(slots=password_checks))

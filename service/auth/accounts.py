@@ -1,30 +1,43 @@
 """Staff accounts as the CLI and the web app use them: create, log in, disable, enable, passwords, API tokens.
 
 Every rule lives here (name and password rules, scopes that exist in the region tree, the
-login throttle, token format and expiry), so ``nongyun user add`` and the admin page cannot
-disagree. Secrets leave this module once: a new token's text is returned to be shown, never kept.
+login throttle, token format and expiry, sessions), so ``nongyun user add`` and the admin page cannot
+disagree. Secrets leave this module once: a new token's or session's text is returned to be shown
+or set as a cookie, never kept.
+
+A login runs in this order, cheapest refusal first: the throttle counts the attempt (refusing it,
+429, when a count is full), then the password check waits for one of the bounded slots (refusing
+it, 503, when none frees up; the attempt is then taken back), then the attempt's outcome settles
+its count. Each check leaves one log line (name, address, outcome), which the throttle bounds too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from dataclasses import dataclass
 
 from ..errors import BadInput, NongyunError, NotFound
 from ..regions import RegionTree
+from ..times import now_ms
 from .model import ROLES, Account, Principal, Role, TokenInfo
-from .passwords import Passwords, check_strength
-from .ratelimit import LoginLimiter
+from .names import mixed_scripts
+from .passwords import LOGIN_WAIT_S, PasswordChecksBusy, Passwords, check_strength
+from .ratelimit import LoginLimiter, LoginThrottledError
 from .store import AccountStore
+
+log = logging.getLogger(__name__)
 
 USERNAME = re.compile(r"^[\w.@-]{1,64}$")
 TOKEN = re.compile(r"^nyt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 DAY_MS = 86_400_000
 TOKEN_DAYS_DEFAULT = 90
 TOKEN_DAYS_MAX = 366
+SESSION_HOURS = 12
 
 
 class LoginFailed(NongyunError):
@@ -60,6 +73,10 @@ class Accounts:
     def add(self, username: str, password: str, role: str, scope: str, now: int, demo: bool = False) -> Account:
         if not USERNAME.fullmatch(username):
             raise BadInput("username: 1 to 64 letters, digits, '.', '@', '_' or '-'", "username")
+        mixed = mixed_scripts(username)
+        if mixed:
+            raise BadInput(f"username: mixes {' and '.join(s.title() for s in mixed)} letters, "
+                           "which can pass for another name", "username")
         if role not in ROLES:
             raise BadInput(f"role: one of {', '.join(ROLES)}", "role")
         if self.tree.find(scope) is None:
@@ -77,24 +94,38 @@ class Accounts:
         return found[0]
 
     def login(self, username: str, password: str, client: str, now: int) -> Account:
-        """The account, or LoginThrottled before any check, or LoginFailed (counted)."""
-        wait = self.limiter.retry_after_ms(username, client, now)
-        if wait > 0:
-            raise LoginThrottled(max(1, -(-wait // 1000)))
-        found = self.store.user(username) if USERNAME.fullmatch(username) else None
-        ok = self.passwords.verify(found[1] if found else None, password)
+        """The account; LoginThrottled before any check; PasswordChecksBusy when no check slot
+        frees up (not counted); LoginFailed (counted). ``username`` may be any spelling that folds
+        to the account's name (names.py)."""
+        try:
+            attempt = self.limiter.reserve(username, client, now)
+        except LoginThrottledError as exc:
+            raise LoginThrottled(max(1, -(-exc.wait_ms // 1000))) from None
+        try:
+            found = self.store.user_for_login(username) if USERNAME.fullmatch(username) else None
+            ok = self.passwords.verify(found[1] if found else None, password)
+        except PasswordChecksBusy:
+            self.limiter.cancelled(attempt)
+            raise
         if found is None or not ok or found[0].disabled:
-            self.limiter.failed(username, client, now)
+            log.info("password check for %r from %s: failed", username, client)
             raise LoginFailed("wrong user name or password")
         account, stored = found
-        self.limiter.succeeded(username)
+        log.info("password check for %r from %s: ok", account.username, client)
+        self.limiter.succeeded(attempt)
         if self.passwords.needs_rehash(stored):
-            self.store.set_password_hash(username, self.passwords.hash(password))
+            with contextlib.suppress(PasswordChecksBusy):  # the stronger hash can wait for the next login
+                self.store.set_password_hash(account.username, self.passwords.hash(password, LOGIN_WAIT_S))
         return account
 
-    def set_disabled(self, username: str, disabled: bool) -> Account:
-        """Disable (sessions and tokens stop at once) or enable again (it may log in; old sessions stay ended)."""
-        return self.store.set_disabled(username, disabled)
+    def set_disabled(self, username: str, disabled: bool, *, keep_tokens: bool = False,
+                     now: int | None = None) -> Account:
+        """Disable: its sessions end and its tokens stop at once. Enable again: it may log in, its
+        old sessions stay ended, and its API tokens are revoked unless ``keep_tokens``. Tokens
+        outlive a disabling only as records: whoever copied one while the account was trusted
+        must not get it back by the account's return, so reviving them is the admin's explicit choice."""
+        revoke_at = None if keep_tokens or disabled else (now if now is not None else now_ms())
+        return self.store.set_disabled(username, disabled, revoke_at)
 
     def set_password(self, username: str, password: str) -> Account:
         """A new password (same rules as ``add``). Every session of the account ends, since whoever
@@ -109,16 +140,28 @@ class Accounts:
 
     def change_password(self, username: str, current: str, new: str, client: str, now: int) -> Account:
         """A logged-in user's own change: the current password is checked like a login (throttled and
-        counted, so a borrowed session is no way to guess it), then ``set_password``."""
+        counted, so a borrowed session is no way to guess it), then ``set_password``, which ends
+        every session of the account (the caller opens a fresh one for the browser that asked)."""
         self.login(username, current, client, now)
         return self.set_password(username, new)
 
-    def session_account(self, user_id: int, epoch: int) -> Account | None:
-        """The account behind a session cookie while it is still valid (not disabled since)."""
-        account = self.store.user_by_id(user_id)
-        if account is None or account.disabled or account.epoch != epoch:
+    # -- sessions -------------------------------------------------------------------------------
+
+    def open_session(self, account: Account, now: int, hours: int = SESSION_HOURS) -> str:
+        """A new session id for the cookie; only its SHA-256 is stored."""
+        sid = secrets.token_urlsafe(32)
+        self.store.add_session(token_digest(sid), account.id, now, now + hours * 3_600_000)
+        return sid
+
+    def session_account(self, sid: str, now: int) -> Account | None:
+        """The account of a session id while the session lives (not logged out, expired, or ended
+        by a disabling or a new password)."""
+        if not 20 <= len(sid) <= 100:
             return None
-        return account
+        return self.store.session_user(token_digest(sid), now)
+
+    def end_session(self, sid: str) -> None:
+        self.store.remove_session(token_digest(sid))
 
     # -- API tokens -----------------------------------------------------------------------------
 

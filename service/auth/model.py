@@ -28,7 +28,6 @@ class Account:
     disabled: bool
     demo: bool  # created by `nongyun demo`: listed on the login page with the demo password
     created_ms: int
-    epoch: int  # bumped when the account is disabled, enabled or given a new password: older sessions end
 
 
 @dataclass(frozen=True)

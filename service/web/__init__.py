@@ -10,8 +10,9 @@ from __future__ import annotations
 import atexit
 import importlib
 import logging
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, Response, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -27,6 +28,11 @@ from .state import EXTENSION, WebState
 __all__ = ["create_app", "create_app_from_settings", "wsgi_app"]
 
 MAX_BODY_BYTES = 64 * 1024  # the MQTT contract's payload limit applies to staff records too
+# Scripts, styles and charts come only from this app (ECharts is served from static/vendor); the
+# auth pages' small <style> block and ECharts' element styles need inline styles, nothing needs
+# inline script. No page may be framed (clickjacking a clerk's harvest form).
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'")
 log = logging.getLogger(__name__)
 
 
@@ -49,6 +55,10 @@ def create_app(ctx: Context, store: Store, *, broker_probe: BrokerProbe | None =
         app.json.ensure_ascii = False  # 清河区, not \u6e05\u6cb3\u533a
         app.json.sort_keys = False  # keys in the order of the answer models
     app.extensions[EXTENSION] = WebState(ctx, store, broker_probe or broker_probe_for(ctx.settings))
+    # No routing redirect: merging '//' into '/' would answer with an absolute Location built from
+    # the request's Host header (an open redirect under a forged Host); such paths are simply 404.
+    app.url_map.merge_slashes = False
+    app.after_request(_security_headers)
     errors.register(app)
     auth.init_app(app, ctx)  # before the views: every request is authenticated first
     app.register_blueprint(api_bp)
@@ -63,6 +73,19 @@ def create_app(ctx: Context, store: Store, *, broker_probe: BrokerProbe | None =
         # entries, which those proxies wrote; entries further left are the client's own claims.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     return app
+
+
+def _security_headers(resp: Response) -> Response:
+    resp.headers.setdefault("Content-Security-Policy", CSP)
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.path.startswith("/api/") or resp.mimetype == "application/json":
+        resp.headers["Cache-Control"] = "no-store"  # scoped answers: no shared or browser cache keeps them
+    location = resp.headers.get("Location")
+    if location and urlsplit(location).netloc:  # every redirect of ours is relative
+        resp.headers["Location"] = urlsplit(location)._replace(scheme="", netloc="").geturl() or "/"
+    return resp
 
 
 def create_app_from_settings(settings: Settings) -> Flask:

@@ -1,18 +1,34 @@
 """Who may see what on the web: login and logout, session cookies, bearer tokens, CSRF, scopes.
 
-Every request is authenticated once, before its view (``_authenticate``): a bearer token
-(``Authorization: Bearer nyt_...``, for scripts) or the signed session cookie set by the login
-page. Views then ask ``principal()`` who is calling and ``scoped(code)`` what part of a region
-they may see. Requests that ride on the cookie and change something carry a CSRF token
-(Flask-WTF's CSRFProtect: a hidden field in forms, the ``X-CSRFToken`` header from the
-dashboards' script); bearer requests need none, since a browser never adds that header by itself.
-With ``web.auth = off`` everybody is the district's admin and nothing asks for a login.
+Every request is checked once, before its view (``_authenticate``):
+
+1. its Host header names this site (``web.allowed_hosts``), else 400. A foreign page that points
+   a name of its own at this server's address (DNS rebinding) gets its requests answered as if it
+   were this site, cookies and all, unless the app refuses names it does not know. IP addresses
+   and loopback names are always fine: rebinding needs a name the attacker controls.
+2. who is calling: a bearer token (``Authorization: Bearer nyt_...``, for scripts) or the session
+   cookie set by the login page. The cookie holds only a session id; the session itself is a row
+   of the accounts database, so logout, disabling the account and a new password end it on every
+   web process at once, and a copied cookie dies with it.
+3. a request that changes something and is not bearer-borne comes from this site: no foreign
+   ``Origin`` (403), and a CSRF token (Flask-WTF's CSRFProtect: a hidden field in forms, the
+   ``X-CSRFToken`` header from the dashboards' script; 400 without). Bearer requests need neither,
+   since a browser never adds that header by itself.
+
+With ``web.auth = off`` everybody is the district's admin and nothing asks for a login, which is
+exactly why steps 1 and 3 stay: any page the operator opens could otherwise post to
+``/admin/users``. There the cookie carries no authority, so what matters is whether a foreign page
+can make the request at all: forms, multipart and plain-text bodies (and empty ones) it can send
+unasked, so they need the token; a JSON body it can send only after a CORS preflight this app
+never grants, so the dashboards' JSON posts need none (their pages carry no token then).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,7 +52,18 @@ from flask import (
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..auth import Accounts, LoginFailed, LoginThrottled, Principal, Role, Scoped, narrow, open_accounts
+from ..auth import (
+    Accounts,
+    LoginFailed,
+    LoginThrottled,
+    PasswordChecksBusy,
+    Principal,
+    Role,
+    Scoped,
+    narrow,
+    open_accounts,
+)
+from ..auth.accounts import SESSION_HOURS
 from ..auth.accounts import principal as principal_of
 from ..auth.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
 from ..auth.passwords import MAX_LENGTH, MIN_LENGTH
@@ -49,7 +76,6 @@ from .state import state
 
 log = logging.getLogger(__name__)
 EXTENSION = "nongyun_auth"
-SESSION_HOURS = 12
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Reachable without logging in: the login page itself, static assets, the API's own description.
 PUBLIC = frozenset({"auth.login", "auth.logout", "pages.static", "pages.echarts", "api_v1.openapi_get", "static",
@@ -68,6 +94,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "logout": ("退出", "Log out"),
     "failed": ("用户名或密码错误", "Wrong user name or password"),
     "throttled": ("登录失败次数过多，请 {s} 秒后再试", "Too many failed logins; try again in {s} s"),
+    "busy": ("同时登录的人太多，请 {s} 秒后再试", "Too many logins at once; try again in {s} s"),
     "demo_banner": ("这是演示系统：数据为模拟数据，以下演示账号的密码均为",
                     "This is a demo: the data is simulated; every demo account's password is"),
     "demo_accounts": ("演示账号", "Demo accounts"),
@@ -81,6 +108,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "add_user": ("新建账号", "New account"),
     "create": ("创建", "Create"),
     "enable": ("启用", "Enable"),
+    "enable_note": ("重新启用后可以登录；该账号原有的 API 令牌作废", "It may log in again; its API tokens are revoked"),
     "password_title": ("修改密码", "Change password"),
     "current": ("当前密码", "Current password"),
     "new": ("新密码（至少 10 个字符）", "New password (10 characters or more)"),
@@ -94,11 +122,47 @@ TEXT: dict[str, tuple[str, str]] = {
 }
 
 
+HOST_HEADER = re.compile(r"^(?:(?P<name>[A-Za-z0-9_.-]+)|\[(?P<ip6>[0-9A-Fa-f:.]+)\])(?::[0-9]{1,5})?$")
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+@dataclass(frozen=True)
+class HostRule:
+    """Which Host headers name this site: ``web.allowed_hosts``, loopback names, web.http's host,
+    and any IP address literal."""
+
+    names: frozenset[str]
+    suffixes: tuple[str, ...]  # ".example.org": it and its subdomains
+    any: bool
+
+    @classmethod
+    def of(cls, settings: Settings) -> HostRule:
+        listed = [n.strip().lower().rstrip(".") for n in settings.values.web_allowed_hosts.split(",")]
+        names = set(LOOPBACK_NAMES) | {n for n in listed if n and not n.startswith(".") and n != "*"}
+        names.add(settings.http[0].lower())
+        return cls(frozenset(names), tuple(n for n in listed if n.startswith(".")), "*" in listed)
+
+    def allows(self, header: str) -> bool:
+        m = HOST_HEADER.fullmatch(header)
+        if m is None:
+            return False
+        if self.any or m.group("ip6"):
+            return True
+        name = m.group("name").lower().rstrip(".")
+        try:
+            ipaddress.IPv4Address(name)
+            return True
+        except ValueError:
+            pass
+        return name in self.names or any(name == s[1:] or name.endswith(s) for s in self.suffixes)
+
+
 @dataclass(frozen=True)
 class AuthState:
     required: bool
     accounts: Accounts
     open_principal: Principal
+    hosts: HostRule
 
 
 def auth_state() -> AuthState:
@@ -143,8 +207,9 @@ def init_app(app: Flask, ctx: Context) -> None:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
     )
     csrf.init_app(app)
-    app.extensions[EXTENSION] = AuthState(required, open_accounts(settings.data_dir, ctx.tree),
-                                          Principal("", "admin", ctx.tree.district.code, "open"))
+    accounts = open_accounts(settings.data_dir, ctx.tree, settings.values.web_password_checks)
+    app.extensions[EXTENSION] = AuthState(required, accounts, Principal("", "admin", ctx.tree.district.code, "open"),
+                                          HostRule.of(settings))
     if required and not app.extensions[EXTENSION].accounts.store.users():
         log.warning("web.auth is required but there are no accounts yet: create one with "
                     "`nongyun user add NAME --role admin --scope %s`", ctx.tree.district.code)
@@ -161,38 +226,58 @@ def _unauthorized(message: str) -> Response:
 
 
 def _from_session(accounts: Accounts) -> Principal | None:
-    uid, epoch, since = session.get("uid"), session.get("epoch"), session.get("since")
-    if not isinstance(uid, int) or not isinstance(epoch, int) or not isinstance(since, int):
+    sid = session.get("sid")
+    if not isinstance(sid, str):
         return None
-    if now_ms() - since > SESSION_HOURS * 3_600_000:
-        return None
-    account = accounts.session_account(uid, epoch)
+    account = accounts.session_account(sid, now_ms())
     return principal_of(account, "session") if account is not None else None
+
+
+def _foreign_origin() -> str | None:
+    """The ``Origin`` of a request sent by another site's page, or None. Browsers send it with
+    every POST; ``null`` (sandboxed frames, local files) is nobody's site, so it is foreign too."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return None
+    try:
+        netloc = urlsplit(origin).netloc.lower()
+    except ValueError:
+        return origin
+    return None if netloc and netloc == request.host.lower() else origin
 
 
 def _authenticate() -> BaseResponse | None:
     st = auth_state()
-    if not st.required:
-        g.principal = st.open_principal
-        return None
+    if not st.hosts.allows(request.host):
+        return error_response(400, f"this server does not answer to the host {request.host[:100]!r}; "
+                                   "add its name to web.allowed_hosts (NONGYUN_ALLOWED_HOSTS)", "Host")
     who: Principal | None = None
     header = request.headers.get("Authorization")
-    if header is not None:
+    if not st.required:
+        who = st.open_principal
+    elif header is not None:
         scheme, _, credential = header.partition(" ")
         account = st.accounts.token_account(credential.strip(), now_ms()) if scheme.lower() == "bearer" else None
         if account is None:
             return _unauthorized("invalid, expired or revoked API token (Authorization: Bearer nyt_...)")
         who = principal_of(account, "token")
-    elif "uid" in session:
+    elif session:
         who = _from_session(st.accounts)
-        if who is None:
+        if who is None and ("sid" in session or "uid" in session):  # ended, expired, or from before sessions were rows
             session.clear()
     g.principal = who
     public = request.endpoint is None or request.endpoint in PUBLIC  # None: routing answers 404/405
     api = request.path.startswith("/api/")
-    if request.method not in SAFE_METHODS and (who is None or who.via == "session") and (who or not api):
-        csrf.protect()  # raises CSRFError (400) without a valid token
-    if who is None and not public:
+    writes = request.method not in SAFE_METHODS and request.endpoint is not None
+    if writes and (who is None or who.via != "token"):
+        foreign = _foreign_origin()
+        if foreign is not None:
+            return error_response(403, f"cross-site request refused: Origin {foreign[:100]!r} is not this site")
+        # auth off: see the module docstring; required: a session, or an anonymous form (the login)
+        needs_token = (who is not None or not api) if st.required else not request.is_json
+        if needs_token:
+            csrf.protect()  # raises CSRFError (400) without a valid token
+    if st.required and who is None and not public:
         if api:
             return _unauthorized("log in or send an API token (Authorization: Bearer nyt_...)")
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
@@ -248,6 +333,18 @@ def _safe_next(target: str | None) -> str:
     return target if not parts.scheme and not parts.netloc else "/"
 
 
+def _wants_json() -> bool:
+    return request.is_json or request.accept_mimetypes.best == "application/json"
+
+
+def _login_refused(status: int, message: str, username: str, retry_after_s: int | None = None) -> Response:
+    """The login form's own error page for browsers, the API's JSON error for JSON callers."""
+    headers = {"Retry_After": str(retry_after_s)} if retry_after_s is not None else {}
+    if _wants_json():
+        return error_response(status, message, **headers)
+    return _login_page(status, message, username, **headers)
+
+
 def _login_page(status: int = 200, error: str = "", username: str = "", **headers: str) -> Response:
     st = auth_state()
     lang = _lang()
@@ -276,18 +373,28 @@ def login() -> BaseResponse:
     try:
         account = st.accounts.login(username, password, request.remote_addr or "?", now_ms())
     except LoginThrottled as exc:
-        return _login_page(429, TEXT["throttled"][lang].format(s=exc.retry_after_s), username,
-                           Retry_After=str(exc.retry_after_s))
+        return _login_refused(429, TEXT["throttled"][lang].format(s=exc.retry_after_s), username, exc.retry_after_s)
+    except PasswordChecksBusy as exc:
+        return _login_refused(503, TEXT["busy"][lang].format(s=exc.retry_after_s), username, exc.retry_after_s)
     except LoginFailed:
-        return _login_page(401, TEXT["failed"][lang], username)
-    session.clear()  # a fresh session (and CSRF token) after login: no fixation
-    session.permanent = True
-    session.update(uid=account.id, epoch=account.epoch, since=now_ms())
+        return _login_refused(401, TEXT["failed"][lang], username)
+    _start_session(st.accounts.open_session(account, now_ms()))
     return redirect(_safe_next(request.form.get("next")))
+
+
+def _start_session(sid: str) -> None:
+    """A fresh cookie (and CSRF token) for a new session id: no fixation."""
+    session.clear()
+    session.permanent = True
+    session["sid"] = sid
 
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
+    """The session row goes, so the cookie is worthless even where a copy of it survives."""
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        auth_state().accounts.end_session(sid)
     session.clear()
     return redirect(url_for("auth.login"))
 
@@ -335,7 +442,9 @@ def users_add() -> BaseResponse:
 
 
 def _set_disabled(username: str, disabled: bool) -> BaseResponse:
-    """An admin disables or enables an account inside their scope; one outside it does not exist."""
+    """An admin disables or enables an account inside their scope; one outside it does not exist.
+    Enabling again revokes the account's API tokens (accounts.py says why); only ``nongyun user
+    enable --keep-tokens`` keeps them, a choice made at the server, not by a click."""
     who = require_page("admin")
     st = auth_state()
     found = st.accounts.store.user(username)
@@ -388,7 +497,7 @@ def password() -> Response:
 @bp.post("/account/password")
 def password_change() -> BaseResponse:
     """CSRF is checked in ``_authenticate`` (a cookie-borne POST). The current password is checked
-    like a login; afterwards this session carries the new epoch, and every other one has ended."""
+    like a login; afterwards every session of the account has ended and this browser has a new one."""
     who = _own_account()
     st = auth_state()
     lang = _lang()
@@ -403,8 +512,11 @@ def password_change() -> BaseResponse:
     except LoginThrottled as exc:
         return _password_page(429, TEXT["throttled"][lang].format(s=exc.retry_after_s),
                               Retry_After=str(exc.retry_after_s))
+    except PasswordChecksBusy as exc:
+        return _password_page(503, TEXT["busy"][lang].format(s=exc.retry_after_s),
+                              Retry_After=str(exc.retry_after_s))
     except LoginFailed:
         return _password_page(400, TEXT["wrong_current"][lang])
-    if who.via == "session":
-        session["epoch"] = account.epoch
+    if who.via == "session":  # every session ended with the change: this browser gets a new one
+        _start_session(st.accounts.open_session(account, now_ms()))
     return redirect(url_for("auth.password", done=1))

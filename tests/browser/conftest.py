@@ -8,6 +8,7 @@ API for exactly the same windows and must see exactly the same numbers.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -104,16 +105,28 @@ def page(browser: Any, live: Live) -> Iterator[Any]:
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    # the app's Content-Security-Policy must never have to refuse what its own pages do
+    tab.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     tab.clock.set_fixed_time(datetime.fromtimestamp(live.seeded.now / 1000, UTC))
     yield tab
     context.close()
     assert not errors, f"JavaScript errors: {errors}"
 
 
+def wait_js(tab: Any, expression: str, timeout: float = 30_000) -> None:
+    """Poll a JavaScript expression until it is truthy. Not ``wait_for_function``: that compiles the
+    expression inside the page, which the app's Content-Security-Policy (no eval) rightly forbids."""
+    deadline = time.monotonic() + timeout / 1000
+    while not tab.evaluate(f"() => Boolean({expression})"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout / 1000:.0f} s: {expression}")
+        tab.wait_for_timeout(100)
+
+
 def open_page(tab: Any, live: Live, path: str) -> None:
     """Load a dashboard and wait for its first refresh to finish (or fail the test with the error)."""
     tab.goto(live.base + path)
-    tab.wait_for_function("document.body.dataset.loaded || document.body.dataset.failed", timeout=30_000)
+    wait_js(tab, "document.body.dataset.loaded || document.body.dataset.failed")
     failed = tab.evaluate("document.body.dataset.failed")
     assert not failed, tab.text_content("#error")
 

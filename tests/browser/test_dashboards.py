@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from service.times import DAY_MS, window_start
-from tests.browser.conftest import Live, assert_charts_drawn, open_page, screenshot
+from tests.browser.conftest import Live, assert_charts_drawn, open_page, screenshot, wait_js
 from tests.browser.seed import LOW_BATTERY, OFFLINE, UNREPORTED
 
 pytestmark = pytest.mark.browser
@@ -86,7 +86,7 @@ def test_english_switch_is_remembered(page: Any, live: Live) -> None:
     open_page(page, live, "/")
     assert page.text_content("h1") == "清河区"
     page.click("#lang-switch")
-    page.wait_for_function("document.body.dataset.loaded")
+    wait_js(page, "document.body.dataset.loaded")
     assert page.text_content("h1") == "Qinghe District"
     assert "villages reporting" in (page.text_content(f"#card-{ZX} [data-field=coverage]") or "")
     open_page(page, live, f"/r/{ZX}")  # the cookie carries the choice to the next page
@@ -128,7 +128,7 @@ def test_village_page_harvest_form(page: Any, live: Live) -> None:
         assert values(page, f'#station-table tr[data-device="{dev_id}"]')["status"] == (
             "online" if dev["online"] else "offline")
     page.click('#range button[data-range="7d"]')
-    page.wait_for_function("[...document.querySelectorAll('.chart[data-metric]')].every(e => e.dataset.range === '7d')")
+    wait_js(page, "[...document.querySelectorAll('.chart[data-metric]')].every(e => e.dataset.range === '7d')")
     assert_charts_drawn(page, ".chart[data-metric]", len(metrics))
 
     before = live.get("/api/v1/yields", region=ZX, year=year, group_by="village")
@@ -152,7 +152,7 @@ def test_village_page_harvest_form(page: Any, live: Live) -> None:
     page.click("#harvest-form button[type=submit]")
     page.locator("#harvest-ok").wait_for(state="visible")
     assert page.locator(".field-error:visible").count() == 0
-    page.wait_for_function(f"document.querySelector('#totals [data-field=records]').dataset.value === "
+    wait_js(page, f"document.querySelector('#totals [data-field=records]').dataset.value === "
                            f"'{before_dmt['records'] + 1}'")
     assert page.locator("#records-table td", has_text="东地3号").count() == 1
     after = live.get("/api/v1/yields", region=ZX, year=year, group_by="village")

@@ -19,7 +19,7 @@ from service.store.sqlite import SqliteStore
 from service.times import now_ms
 from service.web import create_app
 from tests.brokers import free_port
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, REPO, _Quiet, require_echarts, screenshot
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, REPO, _Quiet, require_echarts, screenshot, wait_js
 
 pytestmark = pytest.mark.browser
 
@@ -73,7 +73,7 @@ def _login(tab: Any, site: str, user: str, path: str) -> None:
     tab.fill("#login-form [name=password]", PASSWORD)
     tab.click("#login-form button[type=submit]")
     tab.wait_for_url(f"{site}{path}")
-    tab.wait_for_function("document.body.dataset.loaded || document.body.dataset.failed", timeout=30_000)
+    wait_js(tab, "document.body.dataset.loaded || document.body.dataset.failed")
 
 
 def test_an_editor_logs_in_and_enters_a_harvest(tab: Any, site: str) -> None:
