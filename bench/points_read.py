@@ -31,7 +31,7 @@ import common  # noqa: E402
 from service.context import build  # noqa: E402
 from service.records import Batch, Reading  # noqa: E402
 from service.settings import load  # noqa: E402
-from service.times import now_ms  # noqa: E402
+from service.times import format_local, now_ms  # noqa: E402
 from service.web import create_app  # noqa: E402
 from tests.fake_influx import FakeInflux  # noqa: E402
 from tests.flux_pushdown import storage_points  # noqa: E402
@@ -42,11 +42,9 @@ DAY_MS = 86_400_000
 DISTRICT, TOWNSHIP, VILLAGE = "211204", "211204101", "211204101203"
 
 
-def calls(now: int) -> dict[str, str]:
-    from service.times import format_local
-
+def calls(now: int, tz: Any) -> dict[str, str]:
     def t(ms: int) -> str:
-        return format_local(ms, ctx_tz).replace("+", "%2B")
+        return format_local(ms, tz).replace("+", "%2B")
 
     today = now - now % DAY_MS - 8 * 3_600_000
     return {
@@ -69,8 +67,6 @@ def calls(now: int) -> dict[str, str]:
     }
 
 
-ctx_tz: Any = None
-
 
 def _windows(params: dict[str, Any]) -> Any:
     """Window index of a row time for the counting (UTC-aligned: the count, not the labels, matters)."""
@@ -81,7 +77,6 @@ def _windows(params: dict[str, Any]) -> Any:
 
 
 def main() -> None:
-    global ctx_tz
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the fake server's request log
@@ -93,7 +88,6 @@ def main() -> None:
     store = fake_influx_store(fake)
     settings = load(ROOT / "config", env={}, overrides={"web.auth": "off", "store.data_dir": "/tmp/nongyun-points"})
     ctx = build(settings)
-    ctx_tz = ctx.settings.tz
     now = now_ms() // STEP_MS * STEP_MS
     stations = [d for d in ctx.registry if d.kind == "station"]
     t0 = time.perf_counter()
@@ -114,7 +108,7 @@ def main() -> None:
     print(common.machine())
     print(f"{args.days} days, {len(stations)} stations, {stored:,} stored points")
     print(f"{'call':46} {'queries':>7} {'in ranges':>12} {'storage hands over':>19}")
-    for name, url in calls(now).items():
+    for name, url in calls(now, ctx.settings.tz).items():
         fake.queries.clear()
         resp = client.get(url)
         assert resp.status_code == 200, (url, resp.get_data(as_text=True)[:300])

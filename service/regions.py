@@ -80,6 +80,12 @@ class RegionTree:
     def find(self, code: str) -> Region | None:
         return self._by_code.get(code)
 
+    def tier_around(self, region: Region, level: str) -> list[Region]:
+        """Every region of ``level`` that lies under (or above) ``region``, by code: the groups of a
+        grouping, listed whether or not they have data."""
+        return sorted((n for n in self if n.level == level and (n.contains(region.code) or region.contains(n.code))),
+                      key=lambda n: n.code)
+
     def __iter__(self) -> Iterator[Region]:
         return iter(self._by_code.values())
 

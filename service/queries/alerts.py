@@ -29,12 +29,12 @@ def find_alert(ctx: Context, store: Store, alert_id: int, scope: str) -> Alert:
     jobs_store = as_jobs_store(store)
     if jobs_store is None:
         raise NotFound(f"this store backend ({store.name}) keeps no alerts")
-    for a in jobs_store.list_alerts(InRegion.of(ctx.tree.district), None, 1_000_000):
-        if a.id == alert_id:
-            if not a.village.startswith(scope):
-                raise Forbidden(f"alert {alert_id} is about a village outside your scope {scope}")
-            return a
-    raise NotFound(f"no alert with id {alert_id}")
+    found = jobs_store.get_alert(alert_id)
+    if found is None:
+        raise NotFound(f"no alert with id {alert_id}")
+    if not found.village.startswith(scope):
+        raise Forbidden(f"alert {alert_id} is about a village outside your scope {scope}")
+    return found
 
 
 def acknowledge(ctx: Context, store: Store, alert_id: int, by: str, now: int, scope: str) -> Alert:

@@ -50,12 +50,6 @@ class YieldsReport:
     total: Totals
 
 
-def _tier_regions(ctx: Context, region: Region, level: str) -> list[Region]:
-    """Every region of a tier that lies under (or above) ``region``."""
-    return sorted((n for n in ctx.tree if n.level == level and (n.contains(region.code) or region.contains(n.code))),
-                  key=lambda n: n.code)
-
-
 def _totals(t: YieldTotals | None) -> Totals:
     return Totals(t.records, t.area_ha, t.yield_kg) if t is not None else NONE
 
@@ -75,7 +69,7 @@ def yield_totals(ctx: Context, store: Store, *, region: str | None, year: int | 
     by_key = {t.key: t for t in found}
     groups: list[GroupTotals] = []
     if grouping in LEVEL_DIGITS:
-        for n in _tier_regions(ctx, part, grouping):
+        for n in ctx.tree.tier_around(part, grouping):
             groups.append(GroupTotals(n.code, n.name, _totals(by_key.pop(n.code, None))))
     for key, t in sorted(by_key.items()):  # crops and years; regions no longer in the tree
         name = ctx.catalogue.crops[key].name_zh if grouping == "crop" and key in ctx.catalogue.crops else key

@@ -223,6 +223,9 @@ class JobsStore(Store, Protocol):
         """Record that staff (``by``) acknowledged the alert; NotFound for an unknown id.
         Acknowledging again keeps the first acknowledgement."""
 
+    def get_alert(self, alert_id: int) -> Alert | None:
+        """One alert by its id, active or not; None when there is none."""
+
     def list_alerts(self, region: InRegion, active: bool | None = None, limit: int = 500) -> list[Alert]:
         """Alerts about villages of the region, newest raised first; ``active`` True: not cleared,
         False: cleared (history), None: both."""

@@ -558,6 +558,9 @@ class InfluxStore:
     def ack_alert(self, alert_id: int, by: str, ts: int) -> Alert:
         return self._alerts.ack(alert_id, by, ts)
 
+    def get_alert(self, alert_id: int) -> Alert | None:
+        return self._alerts.get(alert_id)
+
     def list_alerts(self, region: InRegion, active: bool | None = None, limit: int = 500) -> list[Alert]:
         return self._alerts.listing(region, active, limit)
 

@@ -120,6 +120,10 @@ class InfluxAlerts:
         self._update(rec, {"acked_at": int(ts), "acked_by": by})
         return alert_of({**rec, "acked_at": int(ts), "acked_by": lineproto.enc(by)})
 
+    def get(self, alert_id: int) -> Alert | None:
+        rec = self._by_id(alert_id)
+        return alert_of(rec) if rec is not None else None
+
     def listing(self, region: InRegion, active: bool | None, limit: int) -> list[Alert]:
         if limit <= 0:
             return []

@@ -551,6 +551,10 @@ class SqliteStore:
         with self._tx() as conn:
             return sqlite_alerts.ack_alert(conn, alert_id, by, ts)
 
+    def get_alert(self, alert_id: int) -> Alert | None:
+        with self._guard():
+            return sqlite_alerts.get_alert(self._conn(), alert_id)
+
     def list_alerts(self, region: InRegion, active: bool | None = None, limit: int = 500) -> list[Alert]:
         with self._guard():
             return sqlite_alerts.list_alerts(self._conn(), region.village_range(), active, limit)

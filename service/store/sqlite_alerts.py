@@ -72,6 +72,10 @@ def ack_alert(conn: sqlite3.Connection, alert_id: int, by: str, ts: int) -> Aler
     return found
 
 
+def get_alert(conn: sqlite3.Connection, alert_id: int) -> Alert | None:
+    return _one(conn, "id = ?", (alert_id,))
+
+
 def list_alerts(conn: sqlite3.Connection, villages: tuple[int, int], active: bool | None, limit: int) -> list[Alert]:
     where = "village BETWEEN ? AND ?"
     if active is True:

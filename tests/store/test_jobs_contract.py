@@ -179,6 +179,9 @@ def test_clearing_ends_an_alert_and_the_key_may_be_raised_again(store: Store) ->
     assert [a.id for a in s.list_alerts(DISTRICT, active=True)] == [second.id]
     assert [a.id for a in s.list_alerts(DISTRICT, active=False)] == [first.id]
     assert [a.id for a in s.list_alerts(DISTRICT)] == [second.id, first.id]  # newest raised first
+    assert s.get_alert(first.id) == s.list_alerts(DISTRICT, active=False)[0]  # one by id, cleared too
+    assert s.get_alert(second.id) == s.list_alerts(DISTRICT, active=True)[0]
+    assert s.get_alert(second.id + first.id + 1) is None
 
 
 def test_the_first_acknowledgement_stands(store: Store) -> None:

@@ -25,8 +25,7 @@ def _bounded(ctx: Context, region: Region, group_by: str, start: int, end: int, 
     if group_by == "device":
         groups = len(ctx.registry.under(region.code))
     else:
-        groups = sum(1 for n in ctx.tree if n.level == group_by and (n.contains(region.code)
-                                                                    or region.contains(n.code)))
+        groups = len(ctx.tree.tier_around(region, group_by))
     windows = -(-(end - start) // every) + 1
     if groups * windows > MAX_POINTS:
         raise BadInput(f"up to {groups} {group_by} series × {windows} windows of every={format_duration(every)} "
