@@ -14,6 +14,7 @@ publishing newer records, so the broker sees everything in the order it was meas
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import sqlite3
@@ -38,9 +39,14 @@ READ_ROWS = 1000
 class DeviceClient:
     """One device's connection; ``start()``, ``publish_*()`` from any thread, ``close()``."""
 
-    def __init__(self, device_id: str, url: str, folder: Path, keepalive: int = 30) -> None:
+    def __init__(self, device_id: str, url: str, folder: Path, keepalive: int = 30, ca_file: str = "",
+                 password: str | None = None) -> None:
+        """``url`` may be mqtts:// (TLS, verified against ``ca_file``); the device logs in as its own
+        id when the URL names no user and ``password`` is given (the broker binds client id to user)."""
         self.device_id = device_id
-        self._addr = MqttAddress.parse(url)
+        self._addr = MqttAddress.parse(url, ca_file)
+        if self._addr.username is None and password is not None:
+            self._addr = dataclasses.replace(self._addr, username=device_id, password=password)
         self._keepalive = keepalive
         folder.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(folder / f"{device_id}.outbox.sqlite", check_same_thread=False,
@@ -60,8 +66,7 @@ class DeviceClient:
         self._closing = threading.Event()
 
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, clean_session=True)
-        if self._addr.username:
-            self.client.username_pw_set(self._addr.username, self._addr.password)
+        self._addr.configure(self.client)
         self.client.will_set(topic(device_id, "status"), "offline", qos=1, retain=True)
         self.client.reconnect_delay_set(1, 5)
         self.client.max_queued_messages_set(MAX_INFLIGHT + 4)  # beyond it publish() says QUEUE_SIZE

@@ -31,6 +31,7 @@ from service.records import Batch
 from service.registry import Device
 from service.store.base import Store
 from service.times import now_ms
+from service.units import ha_to_mu
 
 from .weather import Climate, key_of, uniform, uniform2
 from .wire import pack, telemetry_record, topic, yield_record
@@ -39,10 +40,13 @@ log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 FAILING_BATTERIES = 3  # stations whose cell is worn out and sags below 3.4 V at night
-DISTRICT_AREA_MU = 205_000  # sown area of the district's farmland in an average year (23万亩 cultivated)
+DISTRICT_AREA_MU = 205_000  # grain sown in an average year, of the 23万亩 of plots in config/plots.yaml
 CROP_MIX = {"corn": 0.87, "rice": 0.08, "soybean": 0.05}  # Tieling: corn ~89.5 % of grain area
-GRAIN_SCALE_SHARE = 0.4  # of a township's harvest weighed at its grain station; the rest on harvesters
-PLOT_MU = (5.0, 60.0)
+GRAIN_SCALE_SHARE = 0.4  # of a township's plots weighed at its grain station; the rest on harvesters
+SCALE_VILLAGE_ONLY = 0.3  # of the scale's tickets for plots outside any area group: the village, no plot
+LOAD_MU = 45.0  # a load (a combine's run, a truck at the scale) covers at most this much of a plot
+DEMO_ZONE_GAIN = 1.11  # 垦地共建示范区: grain yield 11 % above the land outside every area group
+GROUP_GAIN = {"high_standard": 1.04, "custodial": 1.02, "conservation_tillage": 1.01}
 HARVEST_MOISTURE = {"corn": (32.0, 22.0), "rice": (25.0, 18.0), "soybean": (17.0, 12.0)}  # start → end
 DECIMALS = {"light": 0, "soil_ec": 2, "soil_ph": 2, "battery": 2, "co2": 0}
 # Per-station sensor calibration bias (same unit as the metric): two probes in one field never agree.
@@ -59,6 +63,24 @@ class SimYield:
     device: str
     ts: int
     record: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Load:
+    """One load of a plot's harvest before it becomes a record (the demo zone's yield is set last)."""
+
+    plot: str
+    village: str
+    groups: tuple[str, ...]
+    crop: str
+    n: int
+    device: str
+    kind: str
+    named_plot: bool
+    ts: int
+    area: float
+    jin: float
+    moisture: float
 
 
 @dataclass
@@ -81,7 +103,8 @@ class District:
         self.climate = Climate(seed)
         self.stations = [d for d in ctx.registry if d.kind == "station"]
         self.harvest_devices = [d for d in ctx.registry if d.kind in ("yield_monitor", "grain_scale")]
-        self.decoder = PayloadDecoder(ctx.registry, ctx.catalogue)
+        self.decoder = PayloadDecoder(ctx.registry, ctx.catalogue, ctx.land, ctx.tree)
+        self._by_township: dict[str, tuple[list[Device], list[Device]]] = {}
         self._ranges = {m.id: (m.min, m.max) for m in ctx.catalogue.metrics.values()}
         by_wear = sorted(self.stations, key=lambda d: uniform(seed, key_of(d.id), 77))
         self.failing = frozenset(d.id for d in by_wear[:FAILING_BATTERIES])
@@ -151,58 +174,104 @@ class District:
         return 1 + sign * (0.01 + 0.012 * uniform(self.seed, year, key_of(crop)))
 
     def _new_season(self, year: int) -> list[SimYield]:
+        """Every sown plot of config/plots.yaml harvested in loads (a combine's tank, a truck at the
+        scale), each load a record naming its plot. Without registered plots, no harvests."""
         crops = {c: self.ctx.catalogue.crops[c] for c in CROP_MIX if c in self.ctx.catalogue.crops}
-        total_mu = DISTRICT_AREA_MU * (1 + 0.03 * (2 * uniform(self.seed, year, 1) - 1))
-        farms = {t.code: sum(1 for v in t.villages() if v.kind == "village") for t in self.ctx.tree.district.children}
-        weights = {code: n * (0.85 + 0.3 * uniform(key_of(code), 2)) for code, n in farms.items() if n}
-        out: list[SimYield] = []
-        for township, weight in weights.items():
-            devices = [d for d in self.harvest_devices if d.village.startswith(township)]
+        plots = list(self.ctx.land)
+        if not plots or "corn" not in crops:
+            return []
+        total_mu = sum(ha_to_mu(p.area_ha) for p in plots)
+        sown = min(1.0, DISTRICT_AREA_MU * (1 + 0.03 * (2 * uniform(self.seed, year, 1) - 1)) / total_mu)
+        demo = {g.id for g in self.ctx.land.groups() if g.kind == "demo_zone"}
+        loads: list[_Load] = []
+        for plot in plots:
+            pk = key_of(plot.id)
+            if not plot.groups and uniform(self.seed, year, pk, 1) >= sown:
+                continue  # fallow this year, or hazel, vegetables: not grain
+            devices = self._devices_of(plot.village[:9])
             if not devices:
                 continue
-            area = total_mu * weight / sum(weights.values())
-            tk = key_of(township)
-            mix = {"corn": CROP_MIX["corn"], "rice": CROP_MIX["rice"] * (0.4 + 1.2 * uniform(tk, 3)),
-                   "soybean": CROP_MIX["soybean"] * (0.6 + 0.8 * uniform(tk, 4))}
-            mix_total = sum(mix[c] for c in crops)
-            scales = [d for d in devices if d.kind == "grain_scale"]
-            shares = {d.id: (GRAIN_SCALE_SHARE if d.kind == "grain_scale" else
-                             (1 - GRAIN_SCALE_SHARE * bool(scales)) / (len(devices) - len(scales))) for d in devices}
-            for dev in devices:
-                for crop_id, crop in crops.items():
-                    target = area * shares[dev.id] * mix[crop_id] / mix_total
-                    out.extend(self._plots(dev, crop_id, crop.yield_kg_per_mu, crop.plausible_kg_per_mu,
-                                           crop.harvest, year, target))
+            crop = "corn" if demo & set(plot.groups) else self._crop_of(plot.id, plot.village[:9], year, crops)
+            loads.extend(self._loads(plot.id, plot.village, ha_to_mu(plot.area_ha), plot.groups, crop, year,
+                                     devices, crops[crop].harvest))
+        rest = [ld for ld in loads if not ld.groups]
+        rest_per_mu = sum(ld.jin for ld in rest) / max(1e-9, sum(ld.area for ld in rest))
+        out: list[SimYield] = []
+        seen: set[tuple[str, str, int]] = set()
+        for ld in loads:
+            lo, hi = crops[ld.crop].plausible_kg_per_mu
+            k = (self.seed, year, key_of(ld.plot), ld.n)
+            if demo & set(ld.groups):  # the seed's figure: the demo zone's grain yield is 11 % above the rest
+                per_mu = DEMO_ZONE_GAIN * rest_per_mu * (1 + 0.03 * _gauss(uniform(*k, 8), uniform(*k, 9)))
+            else:
+                per_mu = ld.jin / ld.area
+            per_mu = min(2 * hi, max(2 * lo, per_mu))
+            ts = ld.ts
+            while (ld.device, ld.plot, ts) in seen:  # two loads of one device never share a point
+                ts += 1000
+            seen.add((ld.device, ld.plot, ts))
+            record: dict[str, Any] = {"ts": ts, "crop": ld.crop, "area_mu": ld.area,
+                                      "yield_jin": round(per_mu * ld.area)}
+            if ld.named_plot:
+                record["plot"] = ld.plot
+            if ld.kind == "grain_scale":
+                record["village"] = ld.village  # the scale's ticket names the village of origin
+            record["moisture_pct"] = ld.moisture
+            out.append(SimYield(ld.device, ts, record))
         out.sort(key=lambda y: (y.ts, y.device))
         return out
 
-    def _plots(self, dev: Device, crop: str, kg_per_mu: float, plausible: tuple[float, float],
-               window: tuple[str, str], year: int, target_mu: float) -> list[SimYield]:
-        vk = key_of(dev.village)
-        base = kg_per_mu * self._year_factor(year, crop) * (1 + 0.05 * (2 * uniform(vk, key_of(crop), 5) - 1))
+    def _devices_of(self, township: str) -> tuple[list[Device], list[Device]]:
+        """(grain scales, yield monitors) of a township."""
+        devs = self._by_township.get(township)
+        if devs is None:
+            devs = self._by_township[township] = (
+                [d for d in self.harvest_devices if d.township == township and d.kind == "grain_scale"],
+                [d for d in self.harvest_devices if d.township == township and d.kind == "yield_monitor"])
+        return devs
+
+    def _crop_of(self, plot: str, township: str, year: int, crops: dict[str, Any]) -> str:
+        """Paddies stay rice; dry plots rotate corn with some soybean, year by year."""
+        tk, pk = key_of(township), key_of(plot)
+        if "rice" in crops and uniform(pk, 3) < CROP_MIX["rice"] * (0.4 + 1.2 * uniform(tk, 3)):
+            return "rice"
+        if "soybean" in crops and uniform(self.seed, year, pk, 4) < CROP_MIX["soybean"] * (0.6 + 0.8 * uniform(tk, 4)):
+            return "soybean"
+        return "corn"
+
+    def _loads(self, plot: str, village: str, area_mu: float, groups: tuple[str, ...], crop: str, year: int,
+               devices: tuple[list[Device], list[Device]], window: tuple[str, str]) -> list[_Load]:
+        """One plot's harvest: loads of at most LOAD_MU, on one day, by one harvester or at the scale."""
+        scales, monitors = devices
+        pk = key_of(plot)
+        base = self.ctx.catalogue.crops[crop].yield_kg_per_mu * 2 * self._year_factor(year, crop)
+        base *= (1 + 0.05 * (2 * uniform(key_of(village), key_of(crop), 5) - 1))
+        base *= math.prod(GROUP_GAIN.get(g.kind, 1.0) for g in map(self.ctx.land.group, groups) if g is not None)
+        u = uniform(self.seed, year, pk, 5)
+        at_scale = bool(scales) and (u < GRAIN_SCALE_SHARE or not monitors)
+        pool = scales if at_scale else monitors
+        if not pool:
+            return []
+        # harvesters move between the plots of the township; the scale weighs what comes in
+        dev = pool[int(uniform(self.seed, year, pk, 6) * len(pool))]
+        named = not at_scale or bool(groups) or uniform(self.seed, year, pk, 7) >= SCALE_VILLAGE_ONLY
         (m0, d0), (m1, d1) = (map(int, w.split("-")) for w in window)
         w0 = datetime(year, m0, d0, tzinfo=self.tz).timestamp()
         w1 = datetime(year, m1, d1, 18, tzinfo=self.tz).timestamp()
+        frac = (uniform(self.seed, year, pk, 8) + uniform(self.seed, year, pk, 9)) / 2  # peaks mid-window
+        day = math.floor(frac * (w1 - w0) / 86400)
         wet, dry = HARVEST_MOISTURE.get(crop, (25.0, 15.0))
-        out: list[SimYield] = []
-        done = 0.0
-        n = 0
-        while done < target_mu:
-            k = (self.seed, year, self._keys[dev.id], key_of(crop), n)
-            area = PLOT_MU[0] + (PLOT_MU[1] - PLOT_MU[0]) * uniform(*k, 1) ** 1.6  # many small plots
-            area = round(min(area, max(PLOT_MU[0], target_mu - done)), 1)
+        n = max(1, math.ceil(area_mu / LOAD_MU))
+        out: list[_Load] = []
+        for i in range(n):
+            k = (self.seed, year, pk, i)
+            area = round(area_mu / n, 1)
             per_mu = base * (1 + 0.06 * _gauss(uniform(*k, 2), uniform(*k, 3)))
-            per_mu = min(plausible[1], max(plausible[0], per_mu))
-            frac = (uniform(*k, 4) + uniform(*k, 5)) / 2  # harvests peak in the middle of the window
-            day = math.floor(frac * (w1 - w0) / 86400)
-            ts_s = w0 + day * 86400 + (7 + 11 * uniform(*k, 6)) * 3600
-            ts = int(min(ts_s, w1)) * 1000
-            moisture = wet + (dry - wet) * frac + 1.5 * (uniform(*k, 7) - 0.5)
-            record = {"ts": ts, "crop": crop, "area_mu": area, "yield_jin": round(per_mu * 2 * area),
-                      "plot": f"{dev.village[6:]}-{crop}-{n:03d}", "moisture_pct": round(moisture, 1)}
-            out.append(SimYield(dev.id, ts, record))
-            done += area
-            n += 1
+            hours = 7 + 10 * (i + uniform(*k, 6)) / n
+            ts = int(min(w0 + day * 86400 + hours * 3600, w1)) * 1000
+            moisture = round(wet + (dry - wet) * frac + 1.5 * (uniform(*k, 7) - 0.5), 1)
+            out.append(_Load(plot, village, groups, crop, i, dev.id, dev.kind, named, ts, area, per_mu * area,
+                             moisture))
         return out
 
     # -- MQTT traffic ------------------------------------------------------------------------------------
@@ -289,7 +358,8 @@ class District:
         if buffer_dir is None:
             tmp = tempfile.TemporaryDirectory(prefix="nongyun-devices-")
             buffer_dir = Path(tmp.name)
-        clients = {d.id: DeviceClient(d.id, url, buffer_dir) for d in self.ctx.registry}
+        ca_file = self.ctx.settings.values.mqtt_ca_file  # mqtts:// brokers are verified against it
+        clients = {d.id: DeviceClient(d.id, url, buffer_dir, ca_file=ca_file) for d in self.ctx.registry}
         try:
             for c in clients.values():
                 c.start()

@@ -16,6 +16,7 @@ import click
 
 from . import process
 from .errors import NongyunError, SettingsError
+from .settings import redact_url
 
 
 class _Group(click.Group):
@@ -47,7 +48,7 @@ def serve() -> None:
     with process.until_signal() as stop, ExitStack() as stack:
         stack.callback(store.close)
         process.start_all(ctx, store, stack)
-        click.echo(f"nongyun serving on http://{host}:{port}/ (ingest from {ctx.settings.values.mqtt_url})")
+        click.echo(f"nongyun serving on http://{host}:{port}/ (ingest from {redact_url(ctx.settings.values.mqtt_url)})")
         stop.wait()
 
 
@@ -58,7 +59,7 @@ def ingest() -> None:
     store = process.open_store(ctx)
     with process.until_signal() as stop:
         worker = process.start_ingest(ctx, store)
-        click.echo(f"nongyun ingest: {ctx.settings.values.mqtt_url} → {store.name}")
+        click.echo(f"nongyun ingest: {redact_url(ctx.settings.values.mqtt_url)} → {store.name}")
         stop.wait()
         worker.stop()
         store.close()
@@ -121,7 +122,7 @@ def simulate(url: str | None, speed: float, seed: int) -> None:
     ctx = process.context()
     district = District(ctx, seed=seed)
     with process.until_signal() as stop:
-        click.echo(f"simulating {len(ctx.registry)} devices → {url or ctx.settings.values.mqtt_url}")
+        click.echo(f"simulating {len(ctx.registry)} devices → {redact_url(url or ctx.settings.values.mqtt_url)}")
         district.run_live(url or ctx.settings.values.mqtt_url, speed=speed, stop_event=stop)
 
 
@@ -145,40 +146,6 @@ def demo(days: int | None, seed: int, no_live: bool) -> None:
     run_demo(ctx, days=days, seed=seed, live=not no_live, echo=click.echo)
 
 
-@main.command()
-@click.option("--source", "source_dir", type=click.Path(file_okay=False), default=None,
-              help="data folder of the embedded store to copy (default: store.data_dir)")
-@click.option("--batch", default=20_000, show_default=True, help="records per write")
-def migrate(source_dir: str | None, batch: int) -> None:
-    """Copy the embedded store's points into the configured InfluxDB (NONGYUN_STORE=influxdb).
-
-    Idempotent: a point written again replaces itself, so an interrupted copy is simply run again."""
-    from pathlib import Path
-
-    from .store.sqlite import SqliteStore
-
-    ctx = process.context()
-    if ctx.settings.store != "influxdb":
-        raise click.ClickException("set NONGYUN_STORE=influxdb and INFLUXDB_V2_* to migrate into InfluxDB")
-    path = Path(source_dir or ctx.settings.data_dir) / "nongyun.sqlite3"
-    if not path.exists():
-        raise click.ClickException(f"no embedded store at {path}")
-    source = SqliteStore(path)
-    target = process.open_store(ctx)
-    copied = 0
-    try:
-        with click.progressbar(length=1, label="migrating", show_pos=True) as bar:
-            for part, done, total in source.export_batches(batch):
-                bar.length = max(total, 1)
-                target.write(part)
-                bar.update(done - bar.pos)
-                copied = done
-    finally:
-        target.close()
-        source.close()
-    click.echo(f"copied {copied:,} records from {path} into {target.name}")
-
-
 @main.command("settings")
 def show_settings() -> None:
     """Print every setting in force and where it came from."""
@@ -191,6 +158,8 @@ def show_settings() -> None:
         value = values[s.key.replace(".", "_")]
         if ("token" in s.key or "secret" in s.key) and value:
             value = "****"
+        elif s.key.endswith(".url") and isinstance(value, str):
+            value = redact_url(value)
         click.echo(f"{s.key:28} {value!s:40} ${s.env}")
 
 
@@ -344,11 +313,18 @@ def token_revoke(token_id: str) -> None:
 @click.option("--rotate", multiple=True, metavar="DEVICE", help="issue a new credential for this device")
 @click.option("--owner", default=None, metavar="UID:GID",
               help="hand both files (mode 0600) to the broker's user, e.g. 1883:1883 for eclipse-mosquitto")
-def broker_config(out_dir: str, service_user: str | None, rotate: tuple[str, ...], owner: str | None) -> None:
-    """Write Mosquitto's password file and ACL from the registry: one credential per device.
+@click.option("--ingest-user", "ingest_users", multiple=True, metavar="NAME",
+              help="a broker user per ingest worker, bound to the client id NAME (default: mqtt.client_id)")
+@click.option("--jobs-user", default="nongyun-jobs", show_default=True, help="the jobs runner's broker user")
+@click.option("--dynsec-path", default=None,
+              help="where the broker reads dynamic-security.json (compose: /mosquitto/auth/dynamic-security.json)")
+def broker_config(out_dir: str, service_user: str | None, rotate: tuple[str, ...], owner: str | None,
+                  ingest_users: tuple[str, ...], jobs_user: str, dynsec_path: str | None) -> None:
+    """Write the broker's files from the registry: one credential per device and per service user.
 
-    New credentials are printed once (device, TAB, password) on stdout; they are kept only hashed.
-    Reload the broker afterwards (SIGHUP) so it reads the new files."""
+    passwd, acl, dynamic-security.json (client ids bound to users, devices' SUBSCRIBE refused) and
+    mosquitto-nongyun.conf. New credentials are printed once (user, TAB, password) on stdout; they
+    are kept only hashed. Restart the broker afterwards so it reads the new files."""
     from pathlib import Path
 
     from . import broker_config as bc
@@ -362,14 +338,19 @@ def broker_config(out_dir: str, service_user: str | None, rotate: tuple[str, ...
     user_name = service_user or ctx.settings.mqtt.username or "nongyun"
     group = ctx.settings.values.mqtt_shared_group or "nongyun"
     store = SqliteAccounts.in_dir(ctx.settings.data_dir)
-    files, passwd, acl = bc.write(Path(out_dir), ctx.registry, store, user_name, now_ms(), frozenset(rotate), group)
+    services = bc.ServiceUsers(ingest_users or (ctx.settings.values.mqtt_client_id,), jobs_user, user_name)
+    try:
+        files, passwd, acl = bc.write(Path(out_dir), ctx.registry, store, user_name, now_ms(), frozenset(rotate),
+                                      group, services, dynsec_path)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     if owner is not None:
         import os
 
         uid, _, gid = owner.partition(":")
         if not uid.isdigit() or not (gid or uid).isdigit():
             raise click.ClickException("--owner: numeric UID:GID, e.g. 1883:1883")
-        for path in (passwd, acl):
+        for path in (passwd, acl, Path(out_dir) / bc.DYNSEC_FILE, Path(out_dir) / bc.CONF_FILE):
             os.chown(path, int(uid), int(gid or uid))
     for device, password in files.new_credentials.items():
         click.echo(f"{device}\t{password}")
@@ -387,6 +368,20 @@ def _echo_progress(label: str) -> Callable[[int, int], None]:
 
     return progress
 
+
+from .cli_registry import devices as _devices  # noqa: E402  (run-time registry changes)
+from .cli_registry import plots as _plots  # noqa: E402
+
+main.add_command(_devices)
+main.add_command(_plots)
+
+from .cli_data import backup as _backup  # noqa: E402  (backup, restore, migrate: issue 11)
+from .cli_data import migrate as _migrate  # noqa: E402
+from .cli_data import restore as _restore  # noqa: E402
+
+main.add_command(_backup)
+main.add_command(_restore)
+main.add_command(_migrate)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

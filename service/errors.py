@@ -7,8 +7,11 @@
     ├── Forbidden            outside the caller's scope → 403
     └── StoreError
         ├── StoreUnavailable transient: retry later, never drop (connection, 5xx, 429, locked file)
-        └── StoreRejected    the store refuses the content itself (e.g. a field type conflict):
-                             reject with the reason, never retry
+        ├── StoreFault       the store itself is broken (a missing table or column after a bad
+        │                    deploy, a corrupt file, a request the server calls malformed): hold
+        │                    and retry with back-off, show it, never turn it into rejections
+        └── StoreRejected    the store refuses the content of ONE record (a constraint on its
+                             values, a field type conflict): reject with the reason, never retry
 
 Transports map vendor exceptions into this tree at the edge (``raise ... from exc``), so the core
 never sees sqlite3, urllib3 or influxdb_client exceptions.
@@ -51,6 +54,11 @@ class StoreUnavailable(StoreError):
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class StoreFault(StoreError):
+    """Not about any record: the data was not written, and retrying the same batch is right once
+    an operator repaired the store; splitting it into rejections would drop good data."""
 
 
 class StoreRejected(StoreError):

@@ -13,25 +13,26 @@ from typing import Any
 from .context import Context
 from .errors import BadInput, Forbidden
 from .payloads import PayloadDecoder, Rejected
-from .records import Batch, YieldRecord
+from .records import SOURCE_STAFF, Batch, YieldRecord
 from .store import Store
 
 
 def record_from_body(ctx: Context, decoder: PayloadDecoder, body: Mapping[str, Any], now: int) -> YieldRecord:
-    """A staff record → the stored record, by the MQTT contract's rules; BadInput names the field."""
+    """A staff record → the stored record, by the MQTT contract's rules; BadInput names the field
+    (``code`` ``unknown_plot`` / ``plot_mismatch`` for the land rules)."""
     village = body.get("village")
     if not isinstance(village, str):
         raise BadInput("village: a 12-digit village code is required", "village")
     node = ctx.tree.find(village)
     if node is None or node.level != "village":
         raise BadInput(f"village: {village[:20]!r} is not a village in the region tree", "village")
-    record = {k: v for k, v in body.items() if k != "village"}
-    try:
-        stored = decoder.yield_record(record, "", village, now)
+    try:  # the named village is the record's unless its plot lies elsewhere (plot_mismatch)
+        stored = decoder.yield_record(dict(body), "", village, now)
     except Rejected as r:
         prefix = f"{r.field}: " if r.field and not r.detail.startswith(r.field) else ""
-        raise BadInput(prefix + r.detail, r.field) from None
-    return replace(stored, source="api")
+        reason = f" ({r.reason})" if r.reason in ("unknown_plot", "plot_mismatch") else ""
+        raise BadInput(prefix + r.detail + reason, r.field) from None
+    return replace(stored, source=SOURCE_STAFF)
 
 
 def enter(ctx: Context, store: Store, decoder: PayloadDecoder, body: Mapping[str, Any], now: int, scope: str,

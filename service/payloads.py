@@ -7,8 +7,10 @@ cost the good ones. The device id comes from the topic only.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +18,9 @@ from typing import Any
 import orjson
 
 from .catalogue import Catalogue
-from .records import Reading, Rejection, StatusChange, YieldRecord
+from .land import Land
+from .records import SOURCE_DEVICE, SOURCE_UNATTRIBUTED, Reading, Rejection, StatusChange, YieldRecord
+from .regions import RegionTree
 from .registry import Registry
 from .times import MAX_EPOCH_MS, MIN_EPOCH_MS, TimeFormatError, parse_rfc3339, parse_ts
 from .units import jin_to_kg, mu_to_ha
@@ -114,6 +118,42 @@ def excerpt(payload: bytes) -> str:
     return text + ("…" if len(payload) > EXCERPT_BYTES else "")
 
 
+class RetainedMemory:
+    """Which retained messages this worker has already counted.
+
+    The ingest resubscribes on every (re)connect, and the broker then hands over every retained
+    message again: counted each time, one retained flood message would add a rejection per
+    reconnect. A message whose exact bytes were seen on the same topic (retained, or live on a topic
+    that has a retained message) carries nothing new — the same bytes decode to the same points,
+    and a retained status is stored at time 0 anyway — so the pipeline acknowledges it uncounted.
+    Bounded: ``max_topics`` topics (least recently seen dropped), ``per_topic`` digests each.
+    """
+
+    def __init__(self, max_topics: int = 20_000, per_topic: int = 4) -> None:
+        self.max_topics = max_topics
+        self.per_topic = per_topic
+        self._seen: OrderedDict[str, list[bytes]] = OrderedDict()
+
+    def repeat(self, topic: str, payload: bytes, retained: bool) -> bool:
+        """True for a retained copy of bytes already seen on ``topic``; remembers them either way."""
+        seen = self._seen.get(topic)
+        if seen is None and not retained:
+            return False  # the hot path: a live message on a topic without a retained message
+        digest = hashlib.blake2b(payload, digest_size=16).digest()
+        if seen is None:
+            seen = self._seen[topic] = []
+            if len(self._seen) > self.max_topics:
+                self._seen.popitem(last=False)
+        else:
+            self._seen.move_to_end(topic)
+        if digest in seen:
+            return retained
+        seen.append(digest)
+        if len(seen) > self.per_topic:
+            del seen[0]
+        return False
+
+
 class PayloadDecoder:
     """Holds the registry and catalogue; ``decode`` is called once per MQTT message.
 
@@ -123,9 +163,14 @@ class PayloadDecoder:
     general code does, which takes over at the first value it does not cover.
     """
 
-    def __init__(self, registry: Registry, catalogue: Catalogue) -> None:
+    def __init__(self, registry: Registry, catalogue: Catalogue, land: Land | None = None,
+                 tree: RegionTree | None = None) -> None:
+        """``tree``: the villages a record may name (without it, any 12-digit code)."""
         self.registry = registry
         self.catalogue = catalogue
+        self._villages = None if tree is None else {n.code for n in tree if n.level == "village"}
+        # plots for attribution; a value object, so a run-time registry may assign a new one
+        self.land = land if land is not None else Land.empty()
         self._ranges = {m.id: (m.min, m.max) for m in catalogue.metrics.values()}
         # metrics whose range is finite: a float inside it is finite, so one comparison checks both
         self._float_ranges = {k: b for k, b in self._ranges.items() if math.isfinite(b[0]) and math.isfinite(b[1])}
@@ -246,22 +291,51 @@ class PayloadDecoder:
         return values
 
     def _yield(self, record: dict[str, Any], device_id: str, village: str, ts: int) -> YieldRecord:
+        """Attribution (DESIGN.md "Land"): a registered plot's village, else the ``village`` the record
+        names (a grain scale's village of origin), else ``village`` (the device's) as unattributed."""
         crop = record.get("crop")
         if not isinstance(crop, str):
             raise Rejected("bad_record", "missing crop", "crop")
         if crop not in self.catalogue.crops:
             raise Rejected("unknown_crop", f"crop {crop[:64]!r} is not in the catalogue", "crop")
-        area_ha = _one_of(record, "area_mu", "area_ha", mu_to_ha, 0.0, MAX_AREA_HA, positive=True)
-        yield_kg = _one_of(record, "yield_jin", "yield_kg", jin_to_kg, 0.0, MAX_YIELD_KG)
         plot = record.get("plot", "")
         if plot is None:
             plot = ""
         if not isinstance(plot, str) or len(plot) > MAX_PLOT_LEN or any(c in plot for c in "\n\r\t"):
             raise Rejected("bad_record", f"plot must be a string of at most {MAX_PLOT_LEN} characters", "plot")
+        named = self._named_village(record)
+        land = self.land
+        registered = land.plot(plot) if plot else None
+        # A district that registers no plots keeps ``plot`` a free label, as before plots existed.
+        if plot and registered is None and len(land):
+            raise Rejected("unknown_plot", f"plot {plot[:64]!r} is not registered", "plot")
+        if registered is not None and named is not None and named != registered.village:
+            raise Rejected("plot_mismatch", f"plot {plot!r} lies in village {registered.village}, "
+                           f"the record names {named}", "plot")
+        if registered is not None and "area_mu" not in record and "area_ha" not in record:
+            area_ha = registered.area_ha
+        else:
+            area_ha = _one_of(record, "area_mu", "area_ha", mu_to_ha, 0.0, MAX_AREA_HA, positive=True)
+        yield_kg = _one_of(record, "yield_jin", "yield_kg", jin_to_kg, 0.0, MAX_YIELD_KG)
         moisture = record.get("moisture_pct")
         if moisture is not None:
             moisture = _number("moisture_pct", moisture, 0.0, 100.0)
-        return YieldRecord(device_id, village, ts, crop, area_ha, yield_kg, plot, moisture)
+        if registered is not None:
+            where, source = registered.village, SOURCE_DEVICE
+        elif named is not None:
+            where, source = named, SOURCE_DEVICE
+        else:
+            where, source = village, SOURCE_UNATTRIBUTED
+        return YieldRecord(device_id, where, ts, crop, area_ha, yield_kg, plot, moisture, source)
+
+    def _named_village(self, record: dict[str, Any]) -> str | None:
+        named = record.get("village")
+        if named is None:
+            return None
+        if (not isinstance(named, str) or len(named) != 12 or not named.isdigit()
+                or (self._villages is not None and named not in self._villages)):
+            raise Rejected("bad_record", f"village {str(named)[:20]!r} is not a village in the region tree", "village")
+        return named
 
 
 def _reject(out: Decoded, received_ms: int, topic: str, device_id: str, payload: bytes, reason: str,

@@ -60,15 +60,28 @@ def start_ingest(ctx: Context, store: Store) -> Any:
     from .ingest import connect
     from .payloads import PayloadDecoder
 
-    ingest = connect(ctx.settings, PayloadDecoder(ctx.registry, ctx.catalogue), store)
+    decoder = PayloadDecoder(ctx.registry, ctx.catalogue, ctx.land, ctx.tree)
+    follow_registry_changes(ctx, decoder)
+    ingest = connect(ctx.settings, decoder, store)
     ingest.start()
     return ingest
+
+
+def follow_registry_changes(ctx: Context, decoder: Any = None) -> None:
+    """Poll the run-time registry changes (registry_changes.py) in this process, and hand new
+    registries to ``decoder`` (a PayloadDecoder) too; every serving process calls this."""
+    if ctx.live is None:
+        return
+    if decoder is not None:
+        ctx.live.follow(decoder)
+    ctx.live.start()
 
 
 def start_jobs(ctx: Context, store: Store) -> Any | None:
     from .jobs import start_jobs as start
     from .store.base import as_jobs_store
 
+    follow_registry_changes(ctx)
     jobs_store = as_jobs_store(store)
     if jobs_store is None:
         log.warning("the %s store keeps no rollups or alerts: scheduled jobs are off", store.name)
@@ -122,8 +135,9 @@ def web_server(ctx: Context, store: Store, host: str, port: int, ingest: Any = N
     from .web.metrics import register_ingest
 
     app = create_app(ctx, store)
+    follow_registry_changes(ctx, app.extensions["nongyun"].decoder)
     if ingest is not None:  # its live state in /metrics and /api/v1/health
-        register_ingest(app, ingest.pipeline)
+        register_ingest(app, ingest)  # stats() and link_health()
     return WebServer(app, host, port, behind_proxy=ctx.settings.values.web_proxy_hops > 0)
 
 

@@ -20,6 +20,14 @@ class Reading:
     values: dict[str, float]
 
 
+# Where a yield record came from, stored in its ``source`` (both backends keep it as it is): a
+# device record attributed by plot or named village, one attributed to the device's own village by
+# fallback (DESIGN.md "Land": counted as ``unattributed``), or one entered by staff.
+SOURCE_DEVICE = "mqtt"
+SOURCE_UNATTRIBUTED = "mqtt_unattributed"
+SOURCE_STAFF = "api"
+
+
 @dataclass(frozen=True, slots=True)
 class YieldRecord:
     """One harvest record: measurement ``yield``, tags (district, township, village, device, crop, plot).
@@ -35,7 +43,12 @@ class YieldRecord:
     yield_kg: float
     plot: str = ""
     moisture_pct: float | None = None
-    source: str = "mqtt"  # mqtt | api
+    source: str = "mqtt"  # SOURCE_DEVICE | SOURCE_UNATTRIBUTED | SOURCE_STAFF
+
+    @property
+    def unattributed(self) -> bool:
+        """Counted in the device's village only because it named neither plot nor village."""
+        return self.source == SOURCE_UNATTRIBUTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +89,8 @@ REASONS: dict[str, str] = {
     "out_of_range": "value is outside the metric's valid range",
     "time_in_future": "ts more than 5 minutes ahead of the receiving clock",
     "time_too_old": "ts over a year behind the receiving clock",
+    "unknown_plot": "plot is not registered (config/plots.yaml)",
+    "plot_mismatch": "the village a record names disagrees with its plot's village",
     "store_rejected": "the store refused the record's content",
 }
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -41,6 +41,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("influxdb.batch_size", "NONGYUN_INFLUXDB_BATCH_SIZE", 5000, "points per write request"),
     Setting("influxdb.flush_interval_ms", "NONGYUN_INFLUXDB_FLUSH_MS", 1000, "write flush interval"),
     Setting("mqtt.url", "NONGYUN_MQTT_URL", "mqtt://127.0.0.1:1883", "broker, mqtt://user:pass@host:port"),
+    Setting("mqtt.ca_file", "NONGYUN_MQTT_CA_FILE", "",
+            "CA certificate (PEM) that signs the broker's certificate, for mqtts:// (empty: the system's CAs)"),
+    Setting("mqtt.cert_file", "NONGYUN_MQTT_CERT_FILE", "",
+            "client certificate (PEM) for mqtts://, when the broker asks"),
+    Setting("mqtt.key_file", "NONGYUN_MQTT_KEY_FILE", "", "private key (PEM) of mqtt.cert_file"),
     Setting("mqtt.client_id", "NONGYUN_MQTT_CLIENT_ID", "nongyun-ingest",
             "fixed client id of the ingest worker: its persistent session keeps the backlog"),
     Setting("mqtt.shared_group", "NONGYUN_MQTT_SHARED_GROUP", "",
@@ -63,6 +68,15 @@ SETTINGS: tuple[Setting, ...] = (
             "loopback, IP addresses and the host of web.http are always allowed"),
     Setting("web.password_checks", "NONGYUN_PASSWORD_CHECKS", 2,
             "password checks (Argon2, 64 MiB each) one web process runs at once; a few more wait, the rest get 503"),
+    Setting("retention.raw_days", "NONGYUN_RETENTION_RAW_DAYS", 400,
+            "days raw readings and yields are kept (0: forever); 400 covers a season and its 同比 a year on"),
+    Setting("retention.rollup_days", "NONGYUN_RETENTION_ROLLUP_DAYS", 0,
+            "days hourly/daily rollups are kept (0: forever; they are small and hold the history)"),
+    Setting("retention.rejection_days", "NONGYUN_RETENTION_REJECTION_DAYS", 30,
+            "days rejection samples are kept (0: forever; their counts are kept by retention.counter_days)"),
+    Setting("retention.counter_days", "NONGYUN_RETENTION_COUNTER_DAYS", 0,
+            "days the counters of a silent ingest worker or (device, reason) are kept after their last change "
+            "(0: forever)"),
     Setting("time.tz", "NONGYUN_TZ", "Asia/Shanghai", "time zone of calendar days and years"),
     Setting("log.level", "NONGYUN_LOG_LEVEL", "INFO", "log level: DEBUG, INFO, WARNING or ERROR"),
 )
@@ -82,6 +96,9 @@ class _Validated(BaseModel):
     influxdb_batch_size: int = Field(ge=1, le=100_000)
     influxdb_flush_interval_ms: int = Field(ge=1, le=600_000)
     mqtt_url: str
+    mqtt_ca_file: str
+    mqtt_cert_file: str
+    mqtt_key_file: str
     mqtt_client_id: str = Field(min_length=1, max_length=64)
     mqtt_shared_group: str = Field(pattern=r"^[A-Za-z0-9_-]*$")
     ingest_batch_size: int = Field(ge=1, le=100_000)
@@ -94,6 +111,10 @@ class _Validated(BaseModel):
     web_proxy_hops: int = Field(ge=0, le=10)
     web_allowed_hosts: str
     web_password_checks: int = Field(ge=1, le=64)
+    retention_raw_days: int = Field(ge=0, le=36_500)
+    retention_rollup_days: int = Field(ge=0, le=36_500)
+    retention_rejection_days: int = Field(ge=0, le=36_500)
+    retention_counter_days: int = Field(ge=0, le=36_500)
     time_tz: str
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -101,8 +122,8 @@ class _Validated(BaseModel):
     @classmethod
     def _mqtt_url(cls, v: str) -> str:
         parts = urlsplit(v)
-        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-            raise ValueError("must look like mqtt://[user:pass@]host[:port]")
+        if parts.scheme not in ("mqtt", "tcp", "mqtts", "ssl") or not parts.hostname:
+            raise ValueError("must look like mqtt://[user:pass@]host[:port] or mqtts://...")
         _ = parts.port  # raises ValueError on a bad port
         return v
 
@@ -166,7 +187,8 @@ class Settings:
 
     @property
     def mqtt(self) -> MqttAddress:
-        return MqttAddress.parse(self.values.mqtt_url)
+        v = self.values
+        return MqttAddress.parse(v.mqtt_url, v.mqtt_ca_file, v.mqtt_cert_file, v.mqtt_key_file)
 
     @property
     def http(self) -> tuple[str, int]:
@@ -185,11 +207,41 @@ class MqttAddress:
     port: int
     username: str | None
     password: str | None
+    tls: bool = False  # mqtts:// (or ssl://): TLS, port 8883 unless given
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
 
     @classmethod
-    def parse(cls, url: str) -> MqttAddress:
+    def parse(cls, url: str, ca_file: str = "", cert_file: str = "", key_file: str = "") -> MqttAddress:
         parts = urlsplit(url)
-        return cls(parts.hostname or "127.0.0.1", parts.port or 1883, parts.username, parts.password)
+        tls = parts.scheme in ("mqtts", "ssl")
+        return cls(parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883), parts.username,
+                   parts.password, tls, ca_file, cert_file, key_file)
+
+    def configure(self, client: Any) -> None:
+        """Credentials and, for mqtts://, TLS (verified against ca_file) on a paho client."""
+        if self.username is not None:
+            client.username_pw_set(self.username, self.password)
+        if self.tls:
+            client.tls_set(ca_certs=self.ca_file or None, certfile=self.cert_file or None,
+                           keyfile=self.key_file or None)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ``****``: the one way every process prints a URL."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return "****"  # unparseable: it may hold anything
+    user = parts.username or ""
+    return urlunsplit((parts.scheme, f"{user}:****@{host}{port}", parts.path, parts.query, parts.fragment))
 
 
 def _field(key: str) -> str:
@@ -208,7 +260,9 @@ def _validate(raw: Mapping[str, Any], sources: Mapping[str, str]) -> _Validated:
             where = sources.get(name, "default")
             label = f"{setting.key} ({setting.env})" if setting and setting.env else name
             secret = setting is not None and ("secret" in setting.key or "token" in setting.key)
-            shown = "****" if secret else repr(err.get("input"))  # a rejected key may still be nearly the real one
+            shown = "****" if secret else repr(err.get("input"))
+            if setting is not None and setting.key.endswith(".url") and isinstance(err.get("input"), str):
+                shown = repr(redact_url(err["input"]))  # a rejected key may still be nearly the real one
             lines.append(f"  {label} = {shown} from {where}: {err['msg']}")
         raise SettingsError("invalid settings:\n" + "\n".join(lines)) from None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 from service.auth import Accounts, SqliteAccounts, open_accounts, visible
 from service.auth.passwords import Passwords
 from service.context import Context, build
+from service.land import Land
 from service.records import Batch, Reading, Rejection, YieldRecord
 from service.settings import Settings, load
 from service.store.base import Alert
@@ -103,12 +104,19 @@ def _seed(ctx: Context, store: SqliteStore) -> dict[str, int]:
     return alerts
 
 
+def access_land(ctx: Context) -> Land:
+    """One plot in each seeded village, named by its village code so a leaked plot shows as a leak."""
+    return Land.from_entries([{"id": "demo", "name": "示范区", "kind": "demo_zone"}],
+                             [{"id": f"P{v}-1", "village": v, "area_mu": 100, "groups": ["demo"]}
+                              for v in (V_DMT, V_XJT, V_QYM)], ctx.tree)
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     folder: Path = tmp_path_factory.mktemp("access")
     settings = load(CONFIG, env={}, overrides={"store.data_dir": str(folder / "data"), "web.auth": "required",
                                                "mqtt.url": f"mqtt://127.0.0.1:{free_port()}"})
-    ctx = build(settings)
+    ctx = replace(build(settings), land=access_land(build(settings)))
     store = SqliteStore(folder / "store.sqlite3")
     alerts = _seed(ctx, store)
     accounts = open_accounts(settings.data_dir, ctx.tree)

@@ -81,3 +81,41 @@ class Mosquitto:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+DYNSEC_PLUGIN = next((str(p) for p in (Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"),
+                                       Path("/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so"),
+                                       Path("/usr/lib/mosquitto_dynamic_security.so")) if p.exists()),
+                     "/usr/lib/mosquitto_dynamic_security.so")
+
+
+def with_broker_config(workdir: Path, auth_dir: Path, extra_conf: str = "") -> Mosquitto:
+    """A Mosquitto that loads the conf snippet ``nongyun broker-config`` wrote into ``auth_dir``,
+    with the dynamic-security plugin's path on this machine instead of the image's."""
+    snippet = (auth_dir / "mosquitto-nongyun.conf").read_text(encoding="utf-8")
+    lines = [f"plugin {DYNSEC_PLUGIN}" if line.startswith("plugin ") else line for line in snippet.splitlines()]
+    return Mosquitto(workdir, extra_conf="\n".join(["allow_anonymous false", *lines, extra_conf]), persistence=False)
+
+
+def make_tls_files(folder: Path) -> dict[str, Path]:
+    """A CA and a server certificate for 127.0.0.1 signed by it, made with the openssl CLI."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_key, ca, key, csr, cert = (folder / n for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem"))
+    ext = folder / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
+        "-subj", "/CN=nongyun test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-out", str(cert),
+        "-days", "2", "-extfile", str(ext))
+    return {"ca": ca, "cert": cert, "key": key}
+
+
+def tls_listener(port: int, files: dict[str, Path]) -> str:
+    """Conf lines of a TLS listener on 127.0.0.1:port (Mosquitto: the lines after ``listener`` are its own)."""
+    return "\n".join([f"listener {port} 127.0.0.1", f"cafile {files['ca']}", f"certfile {files['cert']}",
+                      f"keyfile {files['key']}", "tls_version tlsv1.2"])

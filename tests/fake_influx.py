@@ -224,10 +224,12 @@ class Bucket:
     series: dict[tuple[str, tuple[tuple[str, str], ...]], dict[int, dict[str, tuple[str, Any]]]] = \
         field(default_factory=dict)
     types: dict[tuple[str, str], str] = field(default_factory=dict)  # (measurement, field) → type
+    every_s: int = 0  # the expiry rule it was created with (0: forever)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "orgID": self.org_id, "type": "user", "name": self.name,
-                "retentionRules": [{"type": "expire", "everySeconds": 0, "shardGroupDurationSeconds": 604800}],
+                "retentionRules": [{"type": "expire", "everySeconds": self.every_s,
+                                    "shardGroupDurationSeconds": 604800}],
                 "createdAt": "2025-10-20T14:56:04.099850752Z", "updatedAt": "2025-10-20T14:56:04.099850819Z",
                 "links": {"self": f"/api/v2/buckets/{self.id}", "org": f"/api/v2/orgs/{self.org_id}",
                           "write": f"/api/v2/write?org={self.org_id}&bucket={self.id}"},
@@ -547,6 +549,8 @@ class FakeInflux:
                 raise HttpError(422, "conflict", f"bucket with name {name} already exists")
             org = next(o for o, i in self.orgs.items() if i == org_id)
             bucket = self.create_bucket(name, org)
+            rules = doc.get("retentionRules") or []
+            bucket.every_s = max((int(r.get("everySeconds", 0)) for r in rules), default=0)
         return Response(json.dumps(bucket.to_json()), 201, content_type="application/json; charset=utf-8")
 
     def _delete_bucket(self, request: Request) -> Response:
@@ -774,6 +778,11 @@ class FakeInflux:
             return [("sum", _group_reduce(chosen, [p["_by"], "_field"], "sum")),
                     ("count", _group_reduce([r for r in chosen if r.field == "yield_kg"], [p["_by"], "_field"],
                                             "count"))]
+        if template in ("yield_source_count", "yield_source_count_crop"):
+            chosen = [r for r in rows if r.measurement == "yield" and r.field == "source" and in_region(r)
+                      and r.value == p["_source"]
+                      and (template == "yield_source_count" or r.tags.get("crop") == p["_crop"])]
+            return [("_result", _group_reduce(chosen, [], "count"))]
         if template in ("yield_first", "yield_last"):
             chosen = [r for r in rows if r.measurement == "yield" and r.field == "yield_kg" and in_region(r)]
             pick = min if template == "yield_first" else max

@@ -48,7 +48,7 @@ class Case:
 def _harvest(village: str) -> Callable[[str], dict[str, Any]]:
     def body(caller: str) -> dict[str, Any]:
         return {"village": village, "ts": format_local(now_ms() - 60_000, TZ),
-                "crop": "corn", "area_mu": 1.5, "yield_jin": 1500, "plot": f"matrix-{caller}"}
+                "crop": "corn", "area_mu": 1.5, "yield_jin": 1500 + ORDER.index(caller), "plot": f"P{village}-1"}
     return body
 
 
@@ -70,6 +70,16 @@ CASES = [
          (401, 200, 200, 200, 200)),
     Case("yields: other township", "GET", f"/api/v1/yields?region={YML}", (401, 403, 403, 403, 200)),
     Case("yields: sibling village", "GET", f"/api/v1/yields?region={V_XJT}", (401, 403, 200, 200, 200)),
+    Case("yields: by area group", "GET", f"/api/v1/yields?region={DISTRICT}&group_by=area_group",
+         (401, 200, 200, 200, 200)),
+    Case("yields: one area group", "GET", f"/api/v1/yields?region={DISTRICT}&area_group=demo",
+         (401, 200, 200, 200, 200)),
+    Case("plots: district", "GET", f"/api/v1/plots?region={DISTRICT}", (401, 200, 200, 200, 200)),
+    Case("plots: default, one group", "GET", "/api/v1/plots?group=demo", (401, 200, 200, 200, 200)),
+    Case("plots: other township", "GET", f"/api/v1/plots?region={YML}", (401, 403, 403, 403, 200)),
+    Case("plots: sibling village", "GET", f"/api/v1/plots?region={V_XJT}", (401, 403, 200, 200, 200)),
+    Case("area groups: district", "GET", f"/api/v1/area-groups?region={DISTRICT}", (401, 200, 200, 200, 200)),
+    Case("area groups: other township", "GET", f"/api/v1/area-groups?region={YML}", (401, 403, 403, 403, 200)),
     Case("enter harvest: own village", "POST", "/api/v1/yields", (401, 403, 403, 201, 201), _harvest(V_DMT)),
     Case("enter harvest: other township", "POST", "/api/v1/yields", (401, 403, 403, 403, 201), _harvest(V_QYM)),
     Case("readings: district", "GET", f"{READINGS}&region={DISTRICT}", (401, 200, 200, 200, 200)),
@@ -209,6 +219,16 @@ def test_acknowledging_records_the_account_not_a_typed_name(world: World) -> Non
                        headers={"X-CSRFToken": page_csrf(client)})
     assert resp.status_code == 200
     assert resp.get_json()["acked_by"] == "township_editor"  # the account (its first ack is kept)
+
+
+def test_plots_and_area_groups_count_only_what_lies_inside_the_scope(world: World) -> None:
+    village = _get(world, "village_viewer", f"/api/v1/plots?region={DISTRICT}")
+    assert [p["id"] for p in village["plots"]] == [f"P{V_DMT}-1"]
+    assert village["scope"] == V_DMT
+    admin = _get(world, "district_admin", f"/api/v1/plots?region={DISTRICT}")
+    assert len(admin["plots"]) == 3 and "scope" not in admin
+    town = _get(world, "township_viewer", f"/api/v1/area-groups?region={DISTRICT}&unit=cn")
+    assert town["groups"] == [{"id": "demo", "name": "示范区", "kind": "demo_zone", "plots": 2, "area": 200.0}]
 
 
 def test_the_leak_check_itself_finds_what_lies_outside(world: World) -> None:

@@ -114,15 +114,16 @@ def test_a_cookie_borne_api_post_needs_the_csrf_header_and_a_bearer_one_does_not
     client = app.test_client()
     login(client, "editor")
     before = _records(app)
-    refused = client.post("/api/v1/yields", json=_harvest(plot="no-token"))
+    refused = client.post("/api/v1/yields", json=_harvest(plot="P211204101200-01"))
     assert refused.status_code == 400 and refused.get_json()["error"]["code"] == "bad_request"
     assert "CSRF" in refused.get_json()["error"]["message"]
     assert _records(app) == before
-    ok = client.post("/api/v1/yields", json=_harvest(plot="with-token"), headers={"X-CSRFToken": page_csrf(client)})
+    ok = client.post("/api/v1/yields", json=_harvest(plot="P211204101200-02"),
+                     headers={"X-CSRFToken": page_csrf(client)})
     assert ok.status_code == 201
     accounts = app.extensions["nongyun_auth"].accounts
     bearer = accounts.create_token("editor", "script", now_ms()).text
-    scripted = app.test_client().post("/api/v1/yields", json=_harvest(plot="script"),
+    scripted = app.test_client().post("/api/v1/yields", json=_harvest(plot="P211204101200-03"),
                                       headers={"Authorization": f"Bearer {bearer}"})
     assert scripted.status_code == 201
     assert _records(app) == before + 2

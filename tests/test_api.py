@@ -106,7 +106,8 @@ def test_yields_by_township_are_area_weighted(client: FlaskClient) -> None:
     assert _group(ans, YML)["yield_per_area"] == 300.0
     assert _group(ans, "211204001") == {"key": "211204001", "name": "红旗街道", "records": 0, "area": 0.0,
                                         "yield": 0.0, "yield_per_area": None}
-    assert ans["total"] == {"records": 3, "area": 130.0, "yield": 111000.0, "yield_per_area": 853.85}
+    assert ans["total"] == {"records": 3, "area": 130.0, "yield": 111000.0, "yield_per_area": 853.85,
+                            "unattributed_records": 0}
 
 
 @pytest.mark.usefixtures("harvest")
@@ -172,14 +173,15 @@ def test_yields_year_defaults_to_this_local_year(client: FlaskClient, store: Sql
 def test_post_yield_stores_the_record_and_answers_in_the_request_units(client: FlaskClient) -> None:
     ts_ms = now_ms() - 3_600_000
     ts = format_local(ts_ms, TZ)
-    body = {"village": V_DMT, "ts": ts, "crop": "corn", "area_mu": 12.5, "yield_jin": 15000, "plot": "A-1",
-            "moisture_pct": 28.5}
+    body = {"village": V_DMT, "ts": ts, "crop": "corn", "area_mu": 12.5, "yield_jin": 15000,
+            "moisture_pct": 28.5}  # no plot: config/plots.yaml names the plots that exist
     resp = client.post("/api/v1/yields", json=body)
     assert resp.status_code == 201, resp.get_data(as_text=True)
     assert resp.get_json() == {"village": V_DMT, "township": ZX, "ts": ts, "crop": "corn", "area_mu": 12.5,
-                               "yield_jin": 15000.0, "plot": "A-1", "moisture_pct": 28.5, "source": "api"}
+                               "yield_jin": 15000.0, "plot": "", "moisture_pct": 28.5, "source": "api"}
     ans = get_json(client, "/api/v1/yields", region=V_DMT, year=local_year(ts_ms, TZ))
-    assert ans["total"] == {"records": 1, "area": 12.5, "yield": 15000.0, "yield_per_area": 1200.0}
+    assert ans["total"] == {"records": 1, "area": 12.5, "yield": 15000.0, "yield_per_area": 1200.0,
+                            "unattributed_records": 0}
     # the same record again replaces itself
     assert client.post("/api/v1/yields", json=body).status_code == 201
     assert get_json(client, "/api/v1/yields", region=V_DMT, year=local_year(ts_ms, TZ))["total"]["records"] == 1

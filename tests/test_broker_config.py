@@ -105,7 +105,8 @@ def secured(ctx: Context, tmp_path: Path) -> Iterator[tuple[Mosquitto, dict[str,
     result = CliRunner().invoke(main, ["broker-config", "--out", str(auth)], env=env)
     assert result.exit_code == 0, result.output
     creds = dict(line.split("\t") for line in result.stdout.splitlines() if "\t" in line)
-    assert set(creds) == {d.id for d in ctx.registry}
+    # every device, plus one user per ingest worker and the jobs runner (service users: issued once)
+    assert set(creds) == {d.id for d in ctx.registry} | {"nongyun-ingest", "nongyun-jobs"}
     broker = Mosquitto(tmp_path / "broker", extra_conf="\n".join([
         "allow_anonymous false", f"password_file {auth / 'passwd'}", f"acl_file {auth / 'acl'}"]), persistence=False)
     broker.start()

@@ -38,8 +38,10 @@ def test_every_bind_mounted_file_and_the_build_context_exist() -> None:
 
 def test_every_nongyun_command_is_a_real_subcommand_with_valid_options() -> None:
     runner = CliRunner()
-    commands = [svc["command"] for svc in SERVICES.values() if svc.get("command", [""])[0] == "nongyun"]
+    commands = [svc["command"] for svc in SERVICES.values() if (svc.get("command") or [""])[0] == "nongyun"]
     assert {c[1] for c in commands} == {"ingest", "web", "jobs"}
+    setup = SERVICES["broker-config"]["entrypoint"][-1]  # sh -c "umask 077 && nongyun broker-config ... >> file"
+    commands.append(setup.split("&& ", 1)[1].split(" >>")[0].split())
     for command in commands:
         assert command[1] in main.commands
         # --help after the options: click still parses (and rejects unknown) options first
@@ -76,6 +78,31 @@ def test_influxdb_is_pinned_to_2x_and_mosquitto_refuses_anonymous_clients() -> N
     conf = (REPO / "config/mosquitto/mosquitto.conf").read_text()
     assert "allow_anonymous false" in conf and "persistence true" in conf
     assert all("healthcheck" in SERVICES[s] for s in ("mosquitto", "influxdb", "web"))
+
+
+def test_the_broker_uses_what_broker_config_writes_and_offers_tls() -> None:
+    """The compose broker loads the dynamic-security file broker-config writes (before it starts), with
+    the payload limit of the generated snippet; each service process logs in as its own user."""
+    from service import broker_config as bc
+
+    conf = (REPO / "config/mosquitto/mosquitto.conf").read_text()
+    snippet = bc.conf_snippet("/mosquitto/auth/dynamic-security.json")
+    for line in snippet.splitlines():
+        if not line.startswith("#"):
+            assert line in conf.splitlines(), line
+    settings = [line.split()[0] for line in conf.splitlines() if line and not line.startswith("#")]
+    assert "password_file" not in settings and "acl_file" not in settings  # the plugin replaces both
+    assert SERVICES["mosquitto"]["depends_on"]["broker-config"]["condition"] == "service_completed_successfully"
+    assert "--dynsec-path /mosquitto/auth/dynamic-security.json" in SERVICES["broker-config"]["entrypoint"][-1]
+    users = {name: svc["environment"]["NONGYUN_MQTT_URL"].split("//")[1].split(":")[0]
+             for name, svc in SERVICES.items() if name in ("ingest-1", "ingest-2", "jobs")}
+    assert users == {"ingest-1": "nongyun-ingest-1", "ingest-2": "nongyun-ingest-2", "jobs": "nongyun-jobs"}
+    for name in ("ingest-1", "ingest-2"):  # client id == user name: the plugin binds them
+        assert SERVICES[name]["environment"]["NONGYUN_MQTT_CLIENT_ID"] == users[name]
+    assert "8883:8883" in SERVICES["mosquitto"]["ports"]
+    tls = (REPO / "config/mosquitto/conf.d/tls.conf.example").read_text()
+    assert "listener 8883" in tls and "certfile /mosquitto/certs/" in tls
+    assert any(v.startswith("mosquitto-certs:/mosquitto/certs") for v in SERVICES["mosquitto"]["volumes"])
 
 
 def test_the_dockerfile_installs_the_deploy_extra_for_gunicorn() -> None:

@@ -12,6 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
 
+from service.context import Context
 from service.records import Batch
 from service.store.sqlite import SqliteStore
 from tests.web_support import crop_yield, get_json
@@ -70,7 +71,21 @@ def test_xlsx_of_the_district_in_numbers(client: FlaskClient, harvests: None) ->
     detail = rows_of(wb["收获记录"])
     assert detail[1][5:8] == ["面积（亩）", "产量（斤）", "亩产（斤/亩）"]
     assert ["2025-01-01T00:30:00+08:00", "杨木林子镇", "前杨木林子村", "玉米", None, 1.0, 1100.0, 1100.0,
-            "人工录入"] in detail
+            "人工录入", None, None] in detail
+
+
+def test_detail_rows_carry_the_plots_name_and_area_groups(client: FlaskClient, store: SqliteStore,
+                                                          ctx: Context) -> None:
+    demo = ctx.land.plots(group="kendi-demo")[0]
+    plain = next(p for p in ctx.land.in_village(DMT) if not p.groups)
+    store.write(Batch(yields=[crop_yield(demo.village, "2025-10-08T09:00", "corn", 50, 65_000, plot=demo.id),
+                              crop_yield(DMT, "2025-10-09T09:00", "corn", 40, 46_000, plot=plain.id)]))
+    wb = load_workbook(io.BytesIO(client.get("/export/yields.xlsx?region=211204101&year=2025").data))
+    detail = rows_of(wb["收获记录"])
+    assert detail[1][-3:] == ["来源", "地块名称", "片区"]
+    by_plot = {r[4]: r for r in detail[2:]}
+    assert by_plot[demo.id][-2:] == [demo.name, "垦地共建示范区"]
+    assert by_plot[plain.id][-2:] == [plain.name, None]  # no group: an empty cell
 
 
 def test_csv_equals_the_api_and_opens_in_excel(client: FlaskClient, harvests: None) -> None:

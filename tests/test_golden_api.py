@@ -94,7 +94,7 @@ SCOPED_CALLS: list[str] = [
 ]
 POSTS: list[tuple[str, dict[str, Any]]] = [
     ("/api/v1/yields", {"village": V1, "ts": "2026-10-19T15:00:00+08:00", "crop": "corn", "area_mu": 12.5,
-                        "yield_jin": 14500, "plot": "东-3"}),
+                        "yield_jin": 14500}),  # no plot: config/plots.yaml names the plots that exist
     ("/api/v1/yields", {"village": V1, "ts": "2026-10-19T15:00:00+08:00", "crop": "corn", "area_ha": 1,
                         "yield_kg": 8000}),
     ("/api/v1/yields", {"village": V1, "ts": "2026-10-19T15:00:00+08:00", "crop": "corn", "area_mu": 1,

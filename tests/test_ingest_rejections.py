@@ -47,8 +47,11 @@ CASES: dict[str, Callable[[int], tuple[str, bytes | dict[str, object] | list[obj
 }
 
 
+LAND_REASONS = ("unknown_plot", "plot_mismatch")  # need plots: tests/test_attribution.py
+
+
 def test_every_reason_but_the_stores_own_has_a_case() -> None:
-    assert set(CASES) == set(REASONS) - {"store_rejected"}
+    assert set(CASES) == set(REASONS) - {"store_rejected", *LAND_REASONS}
 
 
 @pytest.mark.parametrize("reason", sorted(CASES))
@@ -96,3 +99,49 @@ def test_a_burst_of_garbage_does_not_stop_ingestion(ctx: Context, mosquitto: Mos
     counters = store.counters()
     assert sum(counters.rejected.values()) == rejected_records
     assert (counters.received, counters.accepted) == (len(garbage) * 20 + 1, 1)
+
+
+OTHER = "qh-st-101203-2"
+
+
+def test_a_flood_from_one_device_leaves_anothers_samples_and_counts_every_rejection(
+        ctx: Context, mosquitto: Mosquitto, store: SqliteStore, publisher: Publisher) -> None:  # noqa: F811
+    """10,000 bad messages from one device: all counted, a bounded few stored, and the other
+    device's samples (sent before the flood) are still there, byte for byte."""
+    from service.store import sqlite_rejections
+
+    now = now_ms()
+    flood = 10_000
+    with running_ingest(ctx, mosquitto, store) as ingest:
+        publisher.send(f"nongyun/v1/{OTHER}/telemetry", reading(now, soil_moisture=100.5))
+        publisher.send(f"nongyun/v1/{OTHER}/telemetry", b"{not json")
+        publisher.flush()
+        wait_for(settled(ingest, 2), what="the other device's rejections committed")
+        before = store.rejections(device=OTHER)
+        assert {r.reason for r in before} == {"out_of_range", "bad_json"}
+        for i in range(flood):
+            publisher.send(TELEMETRY, b'{"ts": 1, "readings": {' if i % 2 else reading(now, air_temp=99.0))
+        publisher.flush()
+        wait_for(settled(ingest, flood + 2), timeout=120, what="the flood committed")
+    assert store.rejections(device=OTHER) == before
+    counts = store.rejection_counts()
+    assert counts[(STATION, "bad_json")] == flood // 2 and counts[(STATION, "out_of_range")] == flood // 2
+    assert store.counters().rejected == {"bad_json": flood // 2 + 1, "out_of_range": flood // 2 + 1}
+    kept = store.rejections(limit=100_000, device=STATION)
+    assert len(kept) <= sqlite_rejections.PER_DEVICE
+    print(f"flood of {flood}: {len(kept)} samples of {STATION} kept, other device's {len(before)} intact")
+
+
+def test_one_message_with_many_bad_records_stores_a_few_samples(
+        ctx: Context, mosquitto: Mosquitto, store: SqliteStore, publisher: Publisher) -> None:  # noqa: F811
+    from service.store import sqlite_rejections
+
+    now = now_ms()
+    records = [reading(now - i, air_temp=99.0) for i in range(800)]
+    with running_ingest(ctx, mosquitto, store) as ingest:
+        publisher.send(TELEMETRY, records)  # type: ignore[arg-type]
+        publisher.flush()
+        wait_for(settled(ingest, 1), what="the message committed")
+    assert len(store.rejections(limit=10_000)) == sqlite_rejections.PER_BATCH
+    assert store.rejection_counts() == {(STATION, "out_of_range"): 800}
+    assert store.counters().rejected == {"out_of_range": 800}

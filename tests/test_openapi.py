@@ -69,6 +69,11 @@ def test_parameters_come_from_the_models_and_the_catalogue(doc: dict[str, Any]) 
     node = doc["paths"]["/api/v1/regions/{code}"]["get"]
     assert {p["name"]: p["in"] for p in node["parameters"]} == {"code": "path"}
     assert "404" in node["responses"]
+    assert "area_group" in str(yields["group_by"]["schema"]) and "area_group" in yields
+    assert {p["name"] for p in doc["paths"]["/api/v1/plots"]["get"]["parameters"]} == {"region", "group", "unit"}
+    assert {p["name"] for p in doc["paths"]["/api/v1/area-groups"]["get"]["parameters"]} == {"region", "unit"}
+    total = doc["components"]["schemas"]["YieldTotal"]["properties"]
+    assert "unattributed_records" in total
     post = doc["paths"]["/api/v1/yields"]["post"]
     assert "201" in post["responses"]
     assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/YieldIn")
@@ -91,6 +96,9 @@ def test_answers_match_their_documented_schemas(client: FlaskClient, store: Sqli
         ("get", "/api/v1/regions", "/api/v1/regions", None),
         ("get", f"/api/v1/regions/{village}", "/api/v1/regions/{code}", None),
         ("get", "/api/v1/yields?year=2025", "/api/v1/yields", None),
+        ("get", "/api/v1/yields?year=2025&group_by=area_group", "/api/v1/yields", None),
+        ("get", f"/api/v1/plots?region={village}", "/api/v1/plots", None),
+        ("get", "/api/v1/area-groups", "/api/v1/area-groups", None),
         ("post", "/api/v1/yields", "/api/v1/yields", post),
         ("get", f"/api/v1/readings?metric=soil_moisture&region={village}", "/api/v1/readings", None),
         ("get", f"/api/v1/devices?region={village}", "/api/v1/devices", None),

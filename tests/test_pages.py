@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -67,7 +68,7 @@ def test_district_page_has_a_card_per_township_with_targets(client: FlaskClient,
     assert data["targets"]["211204"] == {"area": 186300.0, "yield": 225000000.0,
                                          "yield_per_area": pytest.approx(225e6 / 186300)}
     assert sum(data["targets"][t]["yield"] for t in towns) == pytest.approx(225e6)
-    assert data["villages"][ZX] == 15  # denominator of "12/15 村上报"
+    assert data["villages"][ZX] == 13  # denominator of "12/13 村上报": the two communities hold no farmland
 
 
 def test_township_page_lists_its_villages(client: FlaskClient, ctx: Context) -> None:
@@ -118,7 +119,7 @@ def test_echarts_is_served_from_the_package_build_not_from_git(client: FlaskClie
     assert json.loads((assets.VENDOR / "versions.json").read_text()) == {"echarts": locked["version"]}
     static = assets.VENDOR.parent
     assert sorted(p.name for p in static.glob("*.js")) == [
-        "device.js", "district.js", "history.js", "nongyun.js", "township.js", "village.js"]
+        "area_groups.js", "device.js", "district.js", "history.js", "nongyun.js", "township.js", "village.js"]
     ignored = (CONFIG.parent / ".gitignore").read_text().splitlines()
     assert "service/web/static/vendor/" in ignored  # third-party files never reach git
 
@@ -204,3 +205,53 @@ def test_malformed_or_missing_targets(tree: RegionTree, tmp_path: Path) -> None:
                    'grain_output_jin = 5\n', encoding="utf-8")
     with pytest.raises(SettingsError, match="211204999999"):
         Targets.load(bad, tree)
+
+
+# -- land: plots, area groups, coverage ----------------------------------------------------------
+
+
+def test_village_page_lists_its_plots_with_this_seasons_yields(client: FlaskClient, store: SqliteStore,
+                                                                ctx: Context) -> None:
+    plots = ctx.land.in_village(DMT)
+    assert len(plots) > 5
+    year = datetime.now(TZ).year
+    first = plots[0]
+    store.write(Batch(yields=[crop_yield(DMT, f"{year}-01-02T09:00", "corn", 40, 48_000, plot=first.id),
+                              crop_yield(DMT, f"{year}-01-02T10:00", "corn", 20, 26_000, plot=first.id)]))
+    html = client.get(f"/r/{DMT}").get_data(as_text=True)
+    rows = re.findall(r'<tr data-plot="([^"]+)">(.*?)</tr>', html, re.S)
+    assert [pid for pid, _ in rows] == [p.id for p in plots]
+    cells = dict(rows)[first.id]
+    assert '<td data-field="yield">74000.0</td>' in cells
+    assert '<td data-field="yield_per_area">1233.33</td>' in cells  # area-weighted: 74,000 / 60
+    assert '<td data-field="records">2</td>' in cells
+    assert '<td data-field="yield">—</td>' in dict(rows)[plots[1].id]  # not harvested yet: dashes
+    en = client.get(f"/r/{DMT}?lang=en").get_data(as_text=True)
+    assert "Plot area (亩)" in en
+
+
+@pytest.mark.parametrize("code", ["211204", ZX])
+def test_district_and_township_pages_carry_the_area_group_card(strict: FlaskClient, ctx: Context, code: str) -> None:
+    html = strict.get(f"/r/{code}").get_data(as_text=True)
+    assert 'id="area-groups"' in html and 'id="area-group-table"' in html
+    assert "/assets/area_groups.js" in html
+    assert "示范区与项目区" in html
+    kinds = page_data(html)["area_group_kinds"]
+    assert kinds["kendi-demo"] == "demo_zone" and set(kinds) == {g.id for g in ctx.land.groups()}
+    assert "Demo zone and project areas" in strict.get(f"/r/{code}?lang=en").get_data(as_text=True)
+
+
+def test_village_page_has_no_area_group_card(client: FlaskClient) -> None:
+    assert 'id="area-groups"' not in client.get(f"/r/{DMT}").get_data(as_text=True)
+
+
+def test_coverage_counts_only_villages_with_farmland(client: FlaskClient, ctx: Context) -> None:
+    data = page_data(client.get("/r/211204").get_data(as_text=True))
+    # 红旗街道: five communities and two farming villages; 张相镇: two communities and 13 villages
+    assert data["villages"]["211204001"] == 2 and data["villages"][ZX] == 13
+    assert data["villages"]["211204"] == 41
+    farming = set(data["farming"])
+    assert "211204001001" not in farming and "211204001200" in farming
+    assert all(ctx.land.in_village(v) for v in farming)
+    town = page_data(client.get(f"/r/{ZX}").get_data(as_text=True))
+    assert town["villages"][ZX] == 13 and "211204101001" not in town["farming"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime
@@ -18,9 +20,11 @@ from sensors.simulator import District
 from sensors.weather import Climate
 from service.context import Context
 from service.payloads import MAX_PAYLOAD_BYTES
+from service.records import YieldRecord
 from service.registry import Device
 from service.store.sqlite import SqliteStore
 from service.times import now_ms
+from service.units import ha_to_mu
 from tests.brokers import Mosquitto
 
 HOUR = 3_600_000
@@ -198,6 +202,78 @@ def test_every_township_harvests_and_years_differ(district: District, ctx: Conte
     this, last = season_by_crop(district, 2026)["corn"], season_by_crop(district, 2025)["corn"]
     change = (this[1] / this[0]) / (last[1] / last[0]) - 1
     assert 0.01 < abs(change) < 0.08
+
+
+def decoded_season(district: District, year: int) -> list[YieldRecord]:
+    """The season's records as ingest attributes them (plot → its village, else the named village)."""
+    out: list[YieldRecord] = []
+    for y in district.season(year):
+        d = district.decoder.decode(f"nongyun/v1/{y.device}/yield", orjson.dumps(y.record), y.ts)
+        assert d.rejections == [], d.rejections
+        out.extend(d.yields)
+    return out
+
+
+def farming_villages(ctx: Context) -> set[str]:
+    return {v.code for v in ctx.tree if v.level == "village" and v.kind == "village"}
+
+
+def test_the_demo_land_covers_the_farming_villages_and_the_groups(ctx: Context) -> None:
+    land = ctx.land
+    mu = {g.id: sum(ha_to_mu(p.area_ha) for p in land.plots(group=g.id)) for g in land.groups()}
+    kinds = {g.kind for g in land.groups()}
+    assert {"demo_zone", "high_standard", "conservation_tillage", "custodial"} <= kinds
+    assert mu["kendi-demo"] == pytest.approx(1100, abs=0.5)
+    assert mu["bhgz"] == pytest.approx(44_000, rel=0.02) and mu["tuoguan"] == pytest.approx(30_000, rel=0.02)
+    assert sum(ha_to_mu(p.area_ha) for p in land) == pytest.approx(230_000, rel=0.01)
+    assert {p.village for p in land} == farming_villages(ctx)  # communities hold no plots
+
+
+def test_the_generator_reproduces_the_committed_land(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    for name in ("regions.yaml",):
+        (tmp_path / name).write_bytes((root / "config" / name).read_bytes())
+    subprocess.run([sys.executable, str(root / "scripts" / "generate_land.py"), str(tmp_path)], check=True,
+                   capture_output=True)
+    for name in ("plots.yaml", "area_groups.yaml"):
+        assert (tmp_path / name).read_text(encoding="utf-8") == (root / "config" / name).read_text(encoding="utf-8")
+
+
+def test_harvests_are_counted_where_the_grain_grew(district: District, ctx: Context) -> None:
+    records = decoded_season(district, 2026)
+    assert not [r for r in records if r.unattributed]
+    by_village: dict[str, float] = {}
+    for r in records:
+        by_village[r.village] = by_village.get(r.village, 0.0) + r.yield_kg * 2
+    assert set(by_village) == farming_villages(ctx)  # every farming village harvests, no community does
+    progress = {v: jin / ctx.targets.get(v).grain_output_jin for v, jin in by_village.items()}  # type: ignore[union-attr]
+    assert max(progress.values()) < 2.0 and min(progress.values()) > 0.5, progress
+    season = district.season(2026)
+    scales = [y for y in season if ctx.registry.get(y.device).kind == "grain_scale"]
+    assert scales and all(y.record["village"][:9] == ctx.registry.get(y.device).township for y in scales)
+    assert len({y.record["village"] for y in scales}) > len({y.device for y in scales})  # many villages per scale
+    assert any("plot" not in y.record for y in scales)  # some tickets name the village only
+    monitors: dict[str, set[str]] = {}
+    for y in season:
+        if ctx.registry.get(y.device).kind == "yield_monitor":
+            assert y.record["plot"] and ctx.land.plot(y.record["plot"]) is not None
+            monitors.setdefault(y.device, set()).add(ctx.land.plot(y.record["plot"]).village)  # type: ignore[union-attr]
+    assert monitors and all(len(v) > 1 for v in monitors.values())  # harvesters move between villages' plots
+    identities = [(y.device, y.record.get("plot", y.record.get("village")), y.ts) for y in season]
+    assert len(set(identities)) == len(identities)  # no load overwrites another
+
+
+def test_the_demo_zone_yields_about_eleven_per_cent_more(district: District, ctx: Context) -> None:
+    for year in (2025, 2026):
+        totals: dict[str, list[float]] = {"demo": [0.0, 0.0], "rest": [0.0, 0.0]}
+        for r in decoded_season(district, year):
+            plot = ctx.land.plot(r.plot) if r.plot else None
+            key = "demo" if plot and "kendi-demo" in plot.groups else "rest" if not plot or not plot.groups else ""
+            if key:
+                totals[key][0] += r.area_ha
+                totals[key][1] += r.yield_kg
+        gain = (totals["demo"][1] / totals["demo"][0]) / (totals["rest"][1] / totals["rest"][0]) - 1
+        assert 0.08 <= gain <= 0.14, (year, gain)
 
 
 def test_yields_between_cuts_the_season(district: District, ctx: Context) -> None:

@@ -33,12 +33,18 @@ DEMO_ACCOUNTS = (
 
 
 def demo_scope(tree: RegionTree, level: str) -> str:
-    """The demo's township is the first with villages, and its village the first of it, so the
-    demo user sees data wherever the tree comes from."""
+    """The demo's township is the first whose villages are mostly farming ones (region kind
+    ``village``: urban communities hold no plots, no target and no harvest form), and its village
+    the first farming village of it, so the demo user sees stations, plots and harvests wherever the
+    tree comes from; a tree without kinds falls back to the first township with villages."""
     if level == "district":
         return tree.district.code
-    town = next(t for t in tree.district.children if t.children)
-    return town.code if level == "township" else town.children[0].code
+    towns = [t for t in tree.district.children if t.children]
+    farming = [t for t in towns if 2 * sum(v.kind == "village" for v in t.children) > len(t.children)]
+    town = (farming or towns)[0]
+    if level == "township":
+        return town.code
+    return next((v for v in town.children if v.kind == "village"), town.children[0]).code
 
 
 def ensure_demo_accounts(accounts: Accounts, now: int) -> list[str]:

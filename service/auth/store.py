@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Protocol, cast
 
 from ..errors import BadInput, NotFound, StoreUnavailable
+from ..store import sqlite_schema
 from .model import Account, Role, TokenInfo
 from .names import fold
 
@@ -69,6 +70,11 @@ CREATE TABLE IF NOT EXISTS device_credentials (
     created_ms INTEGER NOT NULL
 );
 """
+
+# Schema versions (store/sqlite_schema): append a step to add a migration, never edit a released one.
+ACCOUNT_STEPS: list[sqlite_schema.Step] = [
+    sqlite_schema.Step("the schema before versions (issue 11)", SCHEMA),
+]
 
 USER_COLUMNS = "id, username, role, scope, disabled, demo, created_ms"
 TOKEN_COLUMNS = "t.id, t.user_id, u.username, t.name, t.created_ms, t.expires_ms, t.revoked_ms"
@@ -119,9 +125,18 @@ class SqliteAccounts:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._tx() as conn:
-            conn.executescript(SCHEMA)
-        self._migrate()
+        try:
+            conn = sqlite3.connect(path, timeout=10, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"accounts: cannot open {path}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            sqlite_schema.upgrade(conn, path, ACCOUNT_STEPS)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"accounts: {exc}", retry_after_s=1) from exc
+        finally:
+            conn.close()
+        self._migrate()  # files older than the folded names (version 1 without username_key)
         path.chmod(0o600)  # hashes only, but nobody else on the host needs them
 
     @classmethod

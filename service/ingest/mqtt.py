@@ -18,6 +18,7 @@ import logging
 import struct
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -34,6 +35,8 @@ TOPICS = ("nongyun/v1/+/telemetry", "nongyun/v1/+/yield", "nongyun/v1/+/status")
 KEEPALIVE_S = 30
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
+CHURN_WINDOW_S = 600  # reconnects are counted over the last 10 minutes
+CHURN_MAX = 3  # more reconnects than this in the window degrade health
 _MID_BITS = 16
 PUBACK = PacketTypes.PUBACK << 4  # the fixed header's first byte: 0x40
 
@@ -60,7 +63,8 @@ class MqttIngest:
     """
 
     def __init__(self, settings: Settings, pipeline: IngestPipeline, *, keepalive: int = KEEPALIVE_S,
-                 reconnect_min_s: int = RECONNECT_MIN_S, reconnect_max_s: int = RECONNECT_MAX_S) -> None:
+                 reconnect_min_s: int = RECONNECT_MIN_S, reconnect_max_s: int = RECONNECT_MAX_S,
+                 churn_window_s: float = CHURN_WINDOW_S, churn_max: int = CHURN_MAX) -> None:
         self.settings = settings
         self.pipeline = pipeline
         self.address = settings.mqtt
@@ -74,6 +78,11 @@ class MqttIngest:
         self._connects = 0
         self._acks_sent = 0
         self._stale_acks = 0
+        self.churn_window_s = churn_window_s
+        self.churn_max = churn_max
+        self._connected_at: deque[float] = deque(maxlen=1000)  # monotonic times of successful connects
+        self._session_lost_at: float | None = None  # a reconnect found no session: its queue is gone
+        self._sessions_lost = 0
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
@@ -81,8 +90,7 @@ class MqttIngest:
             protocol=MQTTProtocolVersion.MQTTv311,
             manual_ack=True,
         )
-        if self.address.username is not None:
-            client.username_pw_set(self.address.username, self.address.password)
+        self.address.configure(client)  # user, password and, for mqtts://, TLS
         client.reconnect_delay_set(reconnect_min_s, reconnect_max_s)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -131,6 +139,32 @@ class MqttIngest:
     def connected(self) -> bool:
         return bool(self._client.is_connected())
 
+    def stats(self) -> Any:
+        """The pipeline's figures, so this worker can stand for its pipeline in /metrics and health."""
+        return self.pipeline.stats()
+
+    def reconnects_recent(self, now: float | None = None) -> int:
+        """Reconnects (connects after the first) in the last ``churn_window_s`` seconds."""
+        now = time.monotonic() if now is None else now
+        recent = sum(1 for t in self._connected_at if now - t <= self.churn_window_s)
+        return recent - 1 if len(self._connected_at) == recent else recent  # the first connect is no churn
+
+    def link_health(self, now: float | None = None) -> list[str]:
+        """Human-readable reasons the broker link is degraded; empty when it is sound."""
+        now = time.monotonic() if now is None else now
+        reasons = []
+        if not self.connected:
+            reasons.append(f"not connected to the broker ({self._last_error or 'connecting'})")
+        churn = self.reconnects_recent(now)
+        if churn > self.churn_max:
+            reasons.append(f"{churn} reconnects in the last {self.churn_window_s / 60:g} minutes "
+                           f"(more than {self.churn_max}): the broker or the network keeps dropping us")
+        if self._session_lost_at is not None and now - self._session_lost_at <= self.churn_window_s:
+            ago = int(now - self._session_lost_at)
+            reasons.append(f"the broker had no session for {self.client_id} on a reconnect {ago} s ago "
+                           "(session present: false): messages queued while ingest was away may be lost")
+        return reasons
+
     def state(self) -> dict[str, Any]:
         return {
             "connected": self.connected,
@@ -141,6 +175,9 @@ class MqttIngest:
             "acks_sent": self._acks_sent,
             "stale_acks": self._stale_acks,
             "last_error": self._last_error,
+            "reconnects_recent": self.reconnects_recent(),
+            "sessions_lost": self._sessions_lost,
+            "degraded": self.link_health(),
         }
 
     # -- acknowledgement (writer thread) ---------------------------------------------------------
@@ -181,6 +218,12 @@ class MqttIngest:
             return
         self._generation += 1
         self._connects += 1
+        self._connected_at.append(time.monotonic())
+        if self._connects > 1 and not flags.session_present:  # clean_session is False: it should be there
+            self._session_lost_at = time.monotonic()
+            self._sessions_lost += 1
+            log.warning("the broker lost the session of %s (session present: false on a reconnect)",
+                        self.client_id)
         self._last_error = ""
         log.info("connected to %s:%s as %s (session present: %s)", self.address.host, self.address.port,
                  self.client_id, flags.session_present)

@@ -6,6 +6,11 @@ A transient store fault (``StoreUnavailable``) keeps the batch and retries it wi
 acknowledging, so the broker keeps (and on reconnect redelivers) everything not yet committed;
 content the store refuses (``StoreRejected``) is bisected down to the offending records, which
 become rejections, so one bad record can neither block ingestion nor cost its neighbours.
+Issue 11: a ``StoreFault`` (a missing column after a bad deploy, a corrupt file) is held like an
+outage, as is a batch most of whose records are refused (that smells of the store, not the data);
+an unmapped exception is retried, and after ``POISON_AFTER`` identical failures the batch is
+bisected so the poison record becomes a ``store_error`` rejection and the rest flows. ``stop``
+never waits longer than its timeout plus ``STOP_JOIN_S``, even for a writer stuck in the store.
 
 Batching and the broker's inflight window: with manual acknowledgement the broker sends at most
 ``max_inflight_messages`` (Mosquitto: 20 by default) unacknowledged messages, then waits for acks.
@@ -39,8 +44,8 @@ from typing import Literal
 
 import orjson
 
-from ..errors import StoreRejected, StoreUnavailable
-from ..payloads import Decoded, PayloadDecoder, excerpt
+from ..errors import StoreFault, StoreRejected, StoreUnavailable
+from ..payloads import Decoded, PayloadDecoder, RetainedMemory, excerpt
 from ..records import Batch, Reading, Rejection, StatusChange, YieldRecord
 from ..store.base import Store
 
@@ -51,6 +56,10 @@ Record = Reading | YieldRecord | StatusChange | Rejection
 Message = tuple[str, bytes, int, int, bool]  # topic, payload, ack token, receive time (epoch ms), retained
 
 BACKOFF_FIRST_S = 0.05
+POISON_AFTER = 5  # identical unmapped write failures in a row before the batch is bisected for poison
+MOST_REFUSED_SAMPLE = 8  # a batch over half refused is held; one smaller than this takes in more messages first
+SMALL_BATCH_PATIENCE = 3  # a small held batch that no new traffic joins is split after this many retries
+STOP_JOIN_S = 5.0  # after the drain timeout, how long stop() still waits for a writer stuck in the store
 BACKOFF_CAP_S = 5.0
 _POLL_S = 0.1  # how often a blocked submit or an idle writer looks at the stop flags
 # Upper bounds (seconds) of the store write latency histogram, as Prometheus buckets.
@@ -70,7 +79,7 @@ class IngestStats:
 
     state: State
     worker: str
-    received: int  # messages submitted
+    received: int  # messages submitted, retained repeats excluded
     accepted: int  # records committed
     rejected: dict[str, int]  # reason → records recorded as rejected
     queue_depth: int  # messages waiting for the writer
@@ -78,7 +87,8 @@ class IngestStats:
     last_commit_ms: int | None
     lag_ms: int  # now − receive time of the oldest message not yet committed; 0 when none
     store_error: str = ""  # the last store fault while it lasts
-    dropped: int = 0  # records neither stored nor recordable as rejections (see _split)
+    retained_repeats: int = 0  # retained messages handed over again after a reconnect: acked, not counted
+    dropped: int = 0  # records neither stored nor recordable as rejections (see _refuse)
     writes: int = 0  # successful store writes (commits)
     write_seconds: float = 0.0  # their total duration
     write_buckets: tuple[int, ...] = ()  # writes per bucket of write_bounds (not cumulative), then the overflow
@@ -133,6 +143,8 @@ class IngestPipeline:
         self._done = threading.Condition()  # notified after every settled batch (block_till_done)
         # Counters: each is written by one thread only (received/refused: MQTT; the rest: writer).
         self._received = 0
+        self._retained = RetainedMemory()  # writer thread only
+        self._repeats = 0  # retained messages seen before: acknowledged, not counted (issue 11)
         self._refused = 0  # submitted while stopping: not taken, not pending
         self._settled = 0  # messages committed and handed to ack
         self._batch_oldest: int | None = None  # receive time of the oldest message in the writer's hands
@@ -160,8 +172,9 @@ class IngestPipeline:
         self._thread = threading.Thread(target=self._run, name=f"ingest-writer-{self.worker}", daemon=True)
         self._thread.start()
 
-    def stop(self, drain: bool = True, timeout: float = 10.0) -> bool:
-        """Stop the writer; with ``drain`` commit what is queued first (for at most ``timeout``).
+    def stop(self, drain: bool = True, timeout: float = 10.0, abort_s: float = STOP_JOIN_S) -> bool:
+        """Stop the writer; with ``drain`` commit what is queued first (for at most ``timeout``),
+        then give a writer inside ``store.write`` at most ``abort_s`` more.
 
         Returns whether everything received was committed. What was not stays unacknowledged, so
         the broker redelivers it to the next session.
@@ -178,10 +191,16 @@ class IngestPipeline:
         thread.join(timeout)
         if thread.is_alive():
             self._abort.set()
-            thread.join()
+            thread.join(abort_s)  # a writer stuck inside store.write cannot be interrupted: bounded
+        left = self._pending()
+        if thread.is_alive():
+            log.error("ingest writer still inside the store after %.0f s; leaving %d message(s) "
+                      "unacknowledged (the broker redelivers them)", timeout + abort_s, left)
+        elif left:
+            log.warning("stopped with %d message(s) unacknowledged (the broker redelivers them)", left)
         self._thread = None
         self._state = "stopped"
-        return self._pending() == 0
+        return left == 0
 
     # -- the MQTT side ---------------------------------------------------------------------------
 
@@ -241,7 +260,8 @@ class IngestPipeline:
         return IngestStats(
             state=self._state,
             worker=self.worker,
-            received=self._received,
+            received=self._received - self._repeats,
+            retained_repeats=self._repeats,
             accepted=self._accepted,
             rejected=dict(self._rejected),
             queue_depth=len(self._inbox),
@@ -289,9 +309,13 @@ class IngestPipeline:
         readings, yields, statuses, rejections = batch.readings, batch.yields, batch.statuses, batch.rejections
         tokens: list[int] = []
         deadline = time.monotonic() + self.flush_s
-        size = 0
+        size = repeats = 0
         while inbox and size < size_max:
             topic, payload, token, received, retained = inbox.popleft()
+            if self._retained.repeat(topic, payload, retained):
+                tokens.append(token)
+                repeats += 1
+                continue
             try:
                 d = decode(topic, payload, received, retained)
             except Exception as exc:  # a decoder bug must cost one message, never the writer
@@ -314,12 +338,61 @@ class IngestPipeline:
                     break
         if self._producer_blocked:
             self._space.set()
-        batch.messages = len(tokens)
-        return _Part(batch, len(tokens)), tokens
+        self._repeats += repeats
+        batch.messages = len(tokens) - repeats
+        return _Part(batch, batch.messages), tokens
 
     def _commit(self, first: _Part, tokens: list[int]) -> bool:
+        """Write a taken batch until all of it is stored or recorded as rejected, then acknowledge.
+
+        Held (retried with back-off, never acknowledged, shown in ``stats``): ``StoreUnavailable``,
+        ``StoreFault``, and a batch most of whose records the store refuses. Split: ``StoreRejected``
+        at once, an unmapped exception after ``POISON_AFTER`` identical failures (the poison record
+        becomes a ``store_error`` rejection, so the rest flows). Returns False when aborted.
+        """
         parts: deque[_Part] = deque([first])
+        total = _size(first.batch)
+        refused: list[tuple[Record, str, str]] = []  # (record, reason, detail) singles, not yet rejections
+        carried = 0  # messages that rode on refused singles
         delay = self._backoff_first_s
+        last_error, repeats = "", 0  # the last unmapped failure and how often it came in a row
+        isolating = held = trusted = False
+        patience = SMALL_BATCH_PATIENCE  # retries of a small held batch before its refusals count as the data's
+
+        def backoff(state: State, message: str, floor: float = 0.0) -> bool:
+            nonlocal delay
+            wait = min(self._backoff_cap_s, max(delay, floor))
+            self._fault(state, message, wait)
+            delay = min(self._backoff_cap_s, delay * 2)
+            return not self._abort.wait(wait)
+
+        def hold(message: str) -> None:
+            nonlocal parts, refused, carried, held
+            records = [r for r, _, _ in refused] + [r for p in parts for r in _records(p.batch)]
+            messages = carried + sum(p.messages for p in parts)
+            log.error("the store refused %d of %d records (%s): a store fault, not the data's; holding the batch",
+                      len(refused), total, message)
+            parts = deque([_Part(_batch(records, self.worker), messages)])
+            refused, carried, held = [], 0, True
+
+        def grow() -> bool:
+            """A held batch too small to judge takes in the next messages: if most of those are
+            stored, its refused records are a minority after all (the data's fault, not the store's)."""
+            nonlocal total, held
+            if total >= MOST_REFUSED_SAMPLE or not self._inbox or self._abort.is_set():
+                return False
+            oldest = self._batch_oldest
+            more = self._take()
+            self._batch_oldest = oldest
+            if more is None:
+                return False
+            head = parts[0]
+            merged = _records(head.batch) + _records(more[0].batch)
+            parts[0] = _Part(_batch(merged, self.worker), head.messages + more[0].messages)
+            tokens.extend(more[1])
+            total, held = len(merged), False
+            return True
+
         while parts:
             part = parts[0]
             part.batch.messages = part.messages
@@ -327,26 +400,57 @@ class IngestPipeline:
             try:
                 self.store.write(part.batch)
             except StoreUnavailable as exc:
-                wait = min(self._backoff_cap_s, max(delay, exc.retry_after_s or 0.0))
-                self._fault("store_unavailable", f"{exc}", wait)
-                if self._abort.wait(wait):
+                if not backoff("store_unavailable", f"{exc}", exc.retry_after_s or 0.0):
                     return False
-                delay = min(self._backoff_cap_s, delay * 2)
+                continue
+            except StoreFault as exc:
+                if not backoff("store_error", f"{exc}"):
+                    return False
                 continue
             except StoreRejected as exc:
+                if held and not grow():
+                    if total >= MOST_REFUSED_SAMPLE or patience > 0:
+                        patience -= 1
+                        if not backoff("store_error", f"most records of the batch refused: {exc}"):
+                            return False
+                        continue
+                    # A batch too small to judge, and no traffic came to outvote it: after a few tries the
+                    # refusal is taken as the data's (else one bad record on a quiet link is held forever).
+                    held, trusted = False, True
+                elif held:
+                    continue
+                carried += self._refuse(parts, exc.reason or "store_rejected", str(exc)[:300], refused)
+            except Exception as exc:  # unmapped: retry; the same failure POISON_AFTER times → isolate
+                error = f"{type(exc).__name__}: {exc}"[:300]
+                repeats = repeats + 1 if error == last_error else 1
+                last_error = error
+                if held and grow():
+                    continue
+                if held or (not isolating and repeats < POISON_AFTER):
+                    if repeats == 1:
+                        log.exception("store.write failed with an unmapped error; retrying")
+                    if not backoff("store_error", error):
+                        return False
+                    continue
+                if not isolating:
+                    log.error("store.write failed %d times with %s; isolating the poison record(s)", repeats, error)
+                isolating = True
+                carried += self._refuse(parts, "store_error", error, refused)
+            else:
                 parts.popleft()
-                parts.extendleft(reversed(self._split(part, exc)))
-                continue
-            except Exception as exc:  # an unmapped backend fault: keep the data, retry, show it
-                log.exception("store.write failed with an unmapped error; retrying")
-                wait = min(self._backoff_cap_s, delay)
-                self._fault("store_error", repr(exc)[:300], wait)
-                if self._abort.wait(wait):
+                self._committed(part.batch, time.perf_counter() - started)
+                last_error, repeats = "", 0
+            if refused and 2 * len(refused) > total and not held and not trusted:
+                detail = refused[0][2]
+                hold(detail)
+                if not grow() and not backoff("store_error", f"most records of the batch refused: {detail}"):
                     return False
-                delay = min(self._backoff_cap_s, delay * 2)
                 continue
-            parts.popleft()
-            self._committed(part.batch, time.perf_counter() - started)
+            if not parts and refused:  # a minority refused: they become rejections, stored like data
+                now = self.clock()
+                parts.append(_Part(_batch([_as_rejection(r, reason, detail, now) for r, reason, detail in refused],
+                                          self.worker), carried))
+                refused, carried = [], 0
         try:
             self._ack(tokens)
         except Exception:  # unacknowledged messages are redelivered: log, never kill the writer
@@ -356,6 +460,27 @@ class IngestPipeline:
         with self._done:
             self._done.notify_all()
         return True
+
+    def _refuse(self, parts: deque[_Part], reason: str, detail: str,
+                refused: list[tuple[Record, str, str]]) -> int:
+        """Halve the refused head of ``parts``; a single record joins ``refused``. The messages it
+        carried are returned (they ride on the rejections, or on the held batch)."""
+        part = parts.popleft()
+        records = _records(part.batch)
+        if len(records) > 1:
+            mid = len(records) // 2
+            parts.extendleft([_Part(_batch(records[mid:], self.worker)),
+                              _Part(_batch(records[:mid], self.worker), part.messages)])
+            return 0
+        if records:
+            record = records[0]
+            if isinstance(record, Rejection):
+                # The store refuses even the record of a refusal: nothing more can be done with it.
+                log.error("store refused a rejection record %r: %s; dropped", record, detail)
+                self._dropped += 1
+            else:
+                refused.append((record, reason, detail))
+        return part.messages
 
     def _fault(self, state: State, message: str, wait: float) -> None:
         if self._state != state:
@@ -376,24 +501,6 @@ class IngestPipeline:
         self._write_seconds += seconds
         self._write_buckets[bisect.bisect_left(WRITE_BUCKETS_S, seconds)] += 1
 
-    def _split(self, part: _Part, exc: StoreRejected) -> list[_Part]:
-        """Halve a refused batch until the refused records stand alone; those become rejections."""
-        records = _records(part.batch)
-        if len(records) > 1:
-            mid = len(records) // 2
-            return [_Part(_batch(records[:mid], self.worker), part.messages),
-                    _Part(_batch(records[mid:], self.worker))]
-        if not records:
-            return []
-        record = records[0]
-        if isinstance(record, Rejection):
-            # The store refuses even the record of a refusal: nothing more can be done with it.
-            log.error("store refused a rejection record %r: %s; dropped", record, exc)
-            self._dropped += 1
-            return [_Part(Batch(worker=self.worker), part.messages)] if part.messages else []
-        rejection = _as_rejection(record, exc, self.clock())
-        return [_Part(_batch([rejection], self.worker), part.messages)]
-
 
 def _records(b: Batch) -> list[Record]:
     return [*b.readings, *b.yields, *b.statuses, *b.rejections]
@@ -413,15 +520,20 @@ def _batch(records: list[Record], worker: str) -> Batch:
     return b
 
 
-def _as_rejection(record: Reading | YieldRecord | StatusChange, exc: StoreRejected, received: int) -> Rejection:
+def _size(b: Batch) -> int:
+    return len(b.readings) + len(b.yields) + len(b.statuses) + len(b.rejections)
+
+
+def _as_rejection(record: Record, reason: str, detail: str, received: int) -> Rejection:
     if isinstance(record, Reading):
         kind, body = "telemetry", {"ts": record.ts, "readings": record.values}
     elif isinstance(record, YieldRecord):
         kind = "yield"
         body = {"ts": record.ts, "crop": record.crop, "area_ha": record.area_ha, "yield_kg": record.yield_kg,
                 "plot": record.plot}
-    else:
+    elif isinstance(record, StatusChange):
         kind, body = "status", {"ts": record.ts, "online": record.online}
+    else:
+        return record
     topic = f"nongyun/v1/{record.device}/{kind}"
-    return Rejection(received, topic, record.device, exc.reason or "store_rejected", str(exc)[:300],
-                     excerpt(orjson.dumps(body)))
+    return Rejection(received, topic, record.device, reason, detail[:300], excerpt(orjson.dumps(body)))

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .runner import JobRunner
 
 __all__ = ["start_jobs"]
+RETENTION_EVERY_S = 3600  # deleting by day-sized cutoffs: hourly is prompt enough
 
 
 def start_jobs(ctx: Context, store: JobsStore, *, clock: Callable[[], int] = now_ms, lease: Lease | None = None,
@@ -46,6 +47,13 @@ def start_jobs(ctx: Context, store: JobsStore, *, clock: Callable[[], int] = now
         Job("station_health", cfg.jobs.health_every_s, station_health),
         Job("alerts", cfg.jobs.alerts_every_s, agronomic_alerts),
     ]
+    from ..store.sqlite import SqliteStore
+
+    if isinstance(store, SqliteStore):  # InfluxDB keeps its buckets' retention itself
+        from ..retention import Retention, enforce
+
+        retention = Retention.from_settings(ctx.settings)
+        jobs.append(Job("retention", RETENTION_EVERY_S, lambda now: enforce(store, retention, now)))
     runner = JobRunner(jobs, lease or FileLease(data / "jobs.lock"), data / "jobs-state.json", clock,
                        on_shutdown=[notifier.close])
     return runner.start() if start else runner

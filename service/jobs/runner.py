@@ -31,6 +31,7 @@ from typing import Any, Literal
 from .lease import Lease
 
 log = logging.getLogger("nongyun.jobs")
+SHUTDOWN_JOIN_S = 10.0  # how long shutdown() waits for a running job before the process leaves it
 
 Clock = Callable[[], int]  # UTC epoch ms
 Outcome = Literal["ok", "failed", "standby", "done_already"]
@@ -140,7 +141,14 @@ class JobRunner:
     def shutdown(self) -> None:
         """Stop firing, wait for a running job, let another runner take over, close notifiers."""
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=True)
+            # wait for a running job, but boundedly: a job stuck in the store must not hang SIGTERM
+            scheduler = self._scheduler
+            waiter = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True},
+                                      name="jobs-shutdown", daemon=True)
+            waiter.start()
+            waiter.join(SHUTDOWN_JOIN_S)
+            if waiter.is_alive():
+                log.error("jobs runner: a job is still running after %.0f s; leaving it", SHUTDOWN_JOIN_S)
             self._scheduler = None
         self.lease.release()
         for close in self._on_shutdown:

@@ -72,4 +72,9 @@ def health_report(store: Store, probe: BrokerProbe, live: Iterable[LiveIngest], 
         state = {"state": s.state, "queue_depth": s.queue_depth, "pending": s.pending,
                  "lag_s": round(s.lag_ms / 1000, 1), "store_error": s.store_error or None}
         ok = ok and s.state == "running"
+        link = getattr(pipeline, "link_health", None)  # an MQTT worker: reconnect churn, a lost session
+        if callable(link):
+            reasons = list(link())
+            state |= {"degraded": reasons, "mqtt": pipeline.state() if hasattr(pipeline, "state") else None}
+            ok = ok and not reasons
     return HealthReport(ok, ping, broker, counters, ingest_lag_ms(counters, now), state)

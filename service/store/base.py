@@ -24,7 +24,7 @@ from ..regions import Region
 Agg = Literal["mean", "min", "max", "sum", "count"]
 AGGS: tuple[Agg, ...] = ("mean", "min", "max", "sum", "count")
 ReadingsGroup = Literal["district", "township", "village", "device"]
-YieldsGroup = Literal["district", "township", "village", "device", "crop", "year"]
+YieldsGroup = Literal["district", "township", "village", "device", "crop", "year", "plot"]  # plot: "" = none
 # Digits of a village code that make the group key at each tier.
 TIER_DIGITS = {"district": 6, "township": 9, "village": 12}
 Tier = Literal["district", "township", "village"]
@@ -175,6 +175,10 @@ class Store(Protocol):
 
     def yield_records(self, region: InRegion, start: int, end: int, limit: int = 500) -> list[YieldRecord]:
         """The individual yield records in a region and time range, newest first."""
+
+    def yields_unattributed(self, q: YieldsQuery) -> int:
+        """How many of the records ``yields(q)`` sums were attributed to their device's village by
+        fallback (``source`` = ``records.SOURCE_UNATTRIBUTED``: neither plot nor village named)."""
 
     def latest(self, region: InRegion, since: int) -> dict[str, DeviceLatest]:
         """Per device seen in the region since ``since``: last seen, latest value per metric, status."""

@@ -80,6 +80,17 @@ data() |> filter(fn: (r) => r._field == "yield_kg") |> group(columns: [_by, "_fi
 YIELD_SUMS: dict[Tier, str] = _tiers(_YIELDS.replace("{crop}", ""))
 YIELD_SUMS_CROP: dict[Tier, str] = _tiers(_YIELDS.replace("{crop}", " and r.crop == _crop"))
 
+# How many yield records of a region were attributed by fallback: their ``source`` field says so.
+_YIELD_SOURCE_COUNT = """from(bucket: _bucket)
+  |> range(start: _start, stop: _stop)
+  |> filter(fn: (r) => r._measurement == "yield" and r._field == "source" and {region}{crop})
+  |> filter(fn: (r) => r._value == _source)
+  |> group()
+  |> count()
+"""
+YIELD_SOURCE_COUNT: dict[Tier, str] = _tiers(_YIELD_SOURCE_COUNT.replace("{crop}", ""))
+YIELD_SOURCE_COUNT_CROP: dict[Tier, str] = _tiers(_YIELD_SOURCE_COUNT.replace("{crop}", " and r.crop == _crop"))
+
 # The first and last harvest time of a region: which years group_by=year has to sum.
 _YIELD_SPAN = """from(bucket: _bucket)
   |> range(start: _start, stop: _stop)
@@ -268,6 +279,8 @@ TEMPLATES: dict[str, str] = {
     **{k: v for part, texts in READINGS.items() for k, v in _per_tier(f"readings_{part}", texts).items()},
     **_per_tier("yield_sums", YIELD_SUMS),
     **_per_tier("yield_sums_crop", YIELD_SUMS_CROP),
+    **_per_tier("yield_source_count", YIELD_SOURCE_COUNT),
+    **_per_tier("yield_source_count_crop", YIELD_SOURCE_COUNT_CROP),
     **_per_tier("yield_first", YIELD_FIRST),
     **_per_tier("yield_last", YIELD_LAST),
     **_per_tier("yield_records", YIELD_RECORDS),

@@ -13,9 +13,11 @@ but it feeds that API whole requests and waits for their callbacks:
 - the success/error callbacks settle a ticket per chunk; ``write`` blocks until all have settled,
   then raises ``StoreUnavailable`` if any chunk failed transiently (429, 5xx or connection after the
   client's retries; 401/403/404 too — a bad token or missing bucket is the operator's to fix, never
-  the data's fault) or ``StoreRejected`` for content InfluxDB refused (400 parse error, 422 field
-  type conflict). A batch the client gives up on therefore never vanishes: the caller keeps it and
-  retries, or rejects it with the reason. 413 splits the chunk in halves and posts them again;
+  the data's fault) or ``StoreRejected`` for content InfluxDB refused (400 "unable to parse", 422
+  field type conflict or beyond retention); any other 400 (invalid precision, no points) is a
+  request of ours the server calls malformed, a ``StoreFault`` the pipeline holds. A batch the
+  client gives up on therefore never vanishes: the caller keeps it and retries, or rejects it with
+  the reason. 413 splits the chunk in halves and posts them again;
 - the retry callback counts retries in ``stats`` and logs them; ``ping`` reports those figures.
 
 Writing a point again replaces it, so a batch retried after a partial failure stores nothing twice.
@@ -36,22 +38,23 @@ import logging
 import secrets
 import threading
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from influxdb_client.client.exceptions import InfluxDBError
 from influxdb_client.client.influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import WriteOptions, WriteType
+from influxdb_client.domain.bucket_retention_rules import BucketRetentionRules as _Rules
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 from influxdb_client.service.health_service import HealthService
 from reactivex.scheduler import ThreadPoolScheduler
 
-from ..errors import StoreError, StoreRejected, StoreUnavailable
-from ..records import Batch, Rejection, YieldRecord
+from ..errors import StoreError, StoreFault, StoreRejected, StoreUnavailable
+from ..records import SOURCE_UNATTRIBUTED, Batch, Rejection, YieldRecord
 from ..times import DAY_MS, local_year, now_ms, window_start, year_bounds
-from . import flux, influx_rollups, lineproto
+from . import flux, influx_rollups, lineproto, rejection_limits
 from .base import (
     Alert,
     AlertChannel,
@@ -71,6 +74,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 log = logging.getLogger(__name__)
+RETENTION_RULES: Any = _Rules  # the vendor class is untyped
 
 TIER_TAGS = {"district", "township", "village", "device"}
 DOWNSAMPLED_SUFFIX = "_1h"
@@ -99,6 +103,12 @@ class _Ticket:
     lines: list[str]
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
+
+
+def _about_content(exc: BaseException) -> bool:
+    """A 400 about the lines themselves ("unable to parse '…': invalid number"), not the request
+    (invalid precision, no points): only the former can be one record's fault."""
+    return "unable to parse" in _message(exc).lower()
 
 
 def _status(exc: BaseException) -> int | None:
@@ -150,8 +160,13 @@ class InfluxStore:
 
     def __init__(self, url: str, token: str, org: str, bucket: str, *, batch_size: int = 5000,
                  flush_interval_ms: int = 1000, retry_interval_ms: int = 1000, max_retries: int = 3,
-                 max_retry_time_ms: int = 30_000, timeout_ms: int = 10_000, bootstrap: bool = True) -> None:
+                 max_retry_time_ms: int = 30_000, timeout_ms: int = 10_000, bootstrap: bool = True,
+                 raw_retention_days: int = 0, rollup_retention_days: int = 0) -> None:
+        """``*_retention_days``: the expiry given to the raw and the ``_1h`` bucket when this store
+        creates them (0: keep forever); settings ``retention.raw_days`` / ``retention.rollup_days``."""
         self.url, self.org, self.bucket = url, org, bucket
+        self.retention_s = {bucket: raw_retention_days * 86_400,
+                            bucket + DOWNSAMPLED_SUFFIX: rollup_retention_days * 86_400}
         self.rollup_bucket = bucket + DOWNSAMPLED_SUFFIX
         self.batch_size = batch_size
         self.stats = WriteStats()
@@ -183,7 +198,8 @@ class InfluxStore:
     def from_settings(cls, settings: Settings) -> InfluxStore:
         v = settings.values
         return cls(v.influxdb_url, v.influxdb_token, v.influxdb_org, v.influxdb_bucket,
-                   batch_size=v.influxdb_batch_size, flush_interval_ms=v.influxdb_flush_interval_ms)
+                   batch_size=v.influxdb_batch_size, flush_interval_ms=v.influxdb_flush_interval_ms,
+                   raw_retention_days=v.retention_raw_days, rollup_retention_days=v.retention_rollup_days)
 
     # -- bootstrap ------------------------------------------------------------------------------
 
@@ -196,13 +212,23 @@ class InfluxStore:
         try:
             for name in (self.bucket, self.rollup_bucket):
                 found = api.find_buckets(name=name, org=self.org).buckets or []
-                if not any(b.name == name for b in found):
-                    try:  # no retention rules: keep forever
-                        api.create_bucket(bucket_name=name, org=self.org)
-                        log.info("created InfluxDB bucket %r", name)
+                keep_s = self.retention_s.get(name, 0)
+                mine = [b for b in found if b.name == name]
+                if not mine:
+                    try:  # the retention setting as an expiry rule (0: keep forever)
+                        api.create_bucket(bucket_name=name, org=self.org, retention_rules=RETENTION_RULES(
+                            type="expire", every_seconds=keep_s))
+                        log.info("created InfluxDB bucket %r (retention %s s; 0 = forever)", name, keep_s)
                     except ApiException as exc:
                         if exc.status != 422:  # 422 conflict: another worker created it first
                             raise
+                else:
+                    rules = getattr(mine[0], "retention_rules", None) or []
+                    have = max((int(getattr(r, "every_seconds", 0) or 0) for r in rules), default=0)
+                    if have != keep_s:  # an operator's choice on an existing bucket is not overridden
+                        log.warning("InfluxDB bucket %r keeps data %s s, the retention setting says %s s: "
+                                    "change it with `influx bucket update` if the setting is meant", name, have,
+                                    keep_s)
         except Exception as exc:
             raise StoreUnavailable(f"influxdb bootstrap of bucket {self.bucket!r} failed: {_message(exc)}") from exc
         self._ready = True
@@ -219,7 +245,9 @@ class InfluxStore:
             for key, inc in deltas.items():
                 totals[key] = totals.get(key, 0.0) + inc
             changed = [k for k, inc in deltas.items() if inc]
-            lines = lineproto.batch_lines(batch, self._seq)
+            # counted above from every rejection; stored as a few samples per (device, reason) a batch
+            sampled = replace(batch, rejections=rejection_limits.first_per_key(batch.rejections))
+            lines = lineproto.batch_lines(sampled, self._seq)
             # After the raw points, so a refresh that sees the token also sees the points.
             hours = sorted({r.ts - r.ts % HOUR_MS for r in batch.readings})
             token = secrets.randbits(62)
@@ -253,6 +281,7 @@ class InfluxStore:
         pending = [lines[i:i + self.batch_size] for i in range(0, len(lines), self.batch_size)]
         rejected: StoreRejected | None = None
         unavailable: StoreUnavailable | None = None
+        fault: StoreFault | None = None
         while pending:
             tickets = [self._submit(chunk) for chunk in pending]
             pending = []
@@ -268,6 +297,8 @@ class InfluxStore:
                     half = len(ticket.lines) // 2
                     pending += [ticket.lines[:half], ticket.lines[half:]]
                     self.stats.splits += 1
+                elif status == 400 and not _about_content(exc):  # e.g. invalid precision: our bug
+                    fault = StoreFault(f"influxdb refused the request (400): {_message(exc)}")
                 elif status in CONTENT_STATUSES or status == 413:
                     rejected = StoreRejected(f"influxdb refused the batch ({status}): {_message(exc)}",
                                              reason="store_rejected")
@@ -277,6 +308,8 @@ class InfluxStore:
                                                    retry_after_s=_retry_after(exc))
         if unavailable is not None:  # transient wins: retrying later may still store everything
             raise unavailable
+        if fault is not None:  # a malformed request is not the data's fault: hold it
+            raise fault
         if rejected is not None:
             raise rejected
 
@@ -425,6 +458,16 @@ class InfluxStore:
             elif rec.get("_field") == "yield_kg":
                 slot[2] = float(rec["_value"])
         return [YieldTotals(k, int(n), a, y) for k, (n, a, y) in acc.items() if n]
+
+    def yields_unattributed(self, q: YieldsQuery) -> int:
+        if q.start >= q.end:
+            return 0
+        params = {"_start": flux.ms_time(q.start), "_stop": flux.ms_time(q.end), "_source": SOURCE_UNATTRIBUTED,
+                  **flux.region_params(q.region)}
+        template = f"yield_source_count@{q.region.tier}"
+        if q.crop is not None:
+            template, params["_crop"] = f"yield_source_count_crop@{q.region.tier}", lineproto.enc(q.crop)
+        return sum(int(rec["_value"]) for rec in self._query(template, params) if rec.get("_value") is not None)
 
     def yield_records(self, region: InRegion, start: int, end: int, limit: int = 500) -> list[YieldRecord]:
         if start >= end or limit <= 0:

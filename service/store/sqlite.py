@@ -13,7 +13,10 @@ Layout, chosen from the figures in MEASUREMENTS.md:
 - Rollups (``sqlite_rollups``): ``write`` marks the (metric, hour) windows it touches; the jobs
   runner's ``refresh_rollups`` recomputes them; ``readings`` reads hour/day rollups where they are
   complete and raw points elsewhere. Alerts live beside them (``sqlite_alerts``).
-Vendor errors become StoreUnavailable (locked, read-only, I/O: retry) or StoreRejected (content).
+- Schema versions and their migrations: ``STORE_STEPS`` (``sqlite_schema``), run at open. Rejections
+  are counted exactly per (device, reason) and sampled within bounds (``sqlite_rejections``).
+Vendor errors become StoreUnavailable (locked, read-only, I/O: retry), StoreFault (schema, corruption,
+bugs: held) or StoreRejected (the content of one record).
 """
 
 from __future__ import annotations
@@ -31,10 +34,10 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from ..errors import StoreRejected, StoreUnavailable
-from ..records import Batch, Reading, Rejection, YieldRecord
+from ..errors import StoreFault, StoreRejected, StoreUnavailable
+from ..records import SOURCE_UNATTRIBUTED, Batch, Reading, Rejection, YieldRecord
 from ..times import boundary_gcd, local_year, window_pieces
-from . import sqlite_alerts, sqlite_rollups
+from . import sqlite_alerts, sqlite_rejections, sqlite_rollups, sqlite_schema
 from .base import (
     Alert,
     AlertChannel,
@@ -133,9 +136,6 @@ UPSERT_STATUS = (
     "ON CONFLICT (device) DO UPDATE SET village = excluded.village, online = excluded.online, "
     "ts = excluded.ts WHERE excluded.ts >= device_status.ts"
 )
-INSERT_REJECTION = (
-    "INSERT INTO rejections (ts, topic, device, reason, detail, payload) VALUES (?, ?, ?, ?, ?, ?)"
-)
 ADD_COUNTER = (
     "INSERT INTO counters (worker, name, value) VALUES (?, ?, ?) "
     "ON CONFLICT (worker, name) DO UPDATE SET value = value + excluded.value"
@@ -145,7 +145,13 @@ SET_COUNTER = (
     "ON CONFLICT (worker, name) DO UPDATE SET value = excluded.value"
 )
 GROUP_DIVISOR = {"district": 1_000_000, "township": 1_000, "village": 1}
-KEEP_REJECTIONS = 100_000
+# Schema versions (sqlite_schema): append a step to add a migration, never edit a released one.
+STORE_STEPS: list[sqlite_schema.Step] = [
+    sqlite_schema.Step("the schema before versions (issue 11)",
+                       SCHEMA + sqlite_rollups.SCHEMA + sqlite_alerts.SCHEMA),
+    sqlite_schema.Step("rejection counts per (device, reason); samples bounded per device",
+                       sqlite_rejections.SCHEMA_V2),
+]
 TRANSIENT_MESSAGES = ("locked", "busy", "readonly", "read-only", "unable to open", "disk i/o", "full")
 
 
@@ -177,9 +183,12 @@ class _Held:
 class SqliteStore:
     name = "sqlite"
 
-    def __init__(self, path: str | Path, tz: ZoneInfo | str = "Asia/Shanghai") -> None:
-        """``tz``: the zone whose local days the daily rollups follow (settings ``time.tz``)."""
+    def __init__(self, path: str | Path, tz: ZoneInfo | str = "Asia/Shanghai", read_only: bool = False) -> None:
+        """``tz``: the zone whose local days the daily rollups follow (settings ``time.tz``).
+        ``read_only``: open with ``mode=ro`` and change nothing (``nongyun migrate``'s source); the
+        file must exist and be of our schema version."""
         self.path = Path(path)
+        self.read_only = read_only
         self.tz = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
         self.stats = sqlite_rollups.QueryStats()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -190,20 +199,28 @@ class SqliteStore:
         self.bulk_readings = True  # False: row by row (tests compare the two ways)
         self._ids: dict[tuple[str, str], int] = {}
         self._writes = 0
+        self.schema_found = 0  # the file's schema version before this open upgraded it
         # Several processes opening a new file at once (compose starts two ingest workers) race for
         # the lock that creating the schema and switching to WAL take: wait for each other.
         deadline = time.monotonic() + 30
-        while True:
+        while not read_only:
             try:
                 with self._guard():
                     conn = self._conn()
-                    conn.executescript(SCHEMA + sqlite_rollups.SCHEMA + sqlite_alerts.SCHEMA)
+                    self.schema_found = sqlite_schema.upgrade(conn, self.path, STORE_STEPS)
                     self._migrate(conn)
                 break
             except StoreUnavailable:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        if read_only:
+            with self._guard():
+                self.schema_found = sqlite_schema.version_of(self._conn())
+            if self.schema_found != len(STORE_STEPS):
+                sqlite_schema.check_not_newer(self.path, self.schema_found, STORE_STEPS)
+                raise StoreUnavailable(f"{self.path}: schema version {self.schema_found}, not {len(STORE_STEPS)}: "
+                                       "open it once with this nongyun (it migrates) before reading it read-only")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SqliteStore:
@@ -250,8 +267,12 @@ class SqliteStore:
         connection must end with its thread: the thread-local holder closes it when it is freed."""
         held: _Held | None = getattr(self._local, "held", None)
         if held is None:
-            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            if self.read_only:
+                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0, isolation_level=None,
+                                       check_same_thread=False)
+            else:
+                conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA cache_size=-16384")  # 16 MiB page cache per connection
             conn.execute("PRAGMA temp_store=MEMORY")
@@ -264,18 +285,29 @@ class SqliteStore:
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
-        """Map sqlite3 errors into the store error tree at the edge."""
+        """Map sqlite3 errors into the store error tree at the edge.
+
+        Only errors about the values of the records written are ``StoreRejected`` (a constraint, a
+        datatype mismatch, a string too big, an integer beyond 64 bits); an ``OperationalError`` is
+        never about one record's content: locked, busy, read-only, I/O, full → ``StoreUnavailable``;
+        anything else (no such table or column after a bad deploy, a corrupt file, a programming
+        error) → ``StoreFault``, held by the pipeline, never split into rejections (issue 11).
+        """
         try:
             yield
         except sqlite3.OperationalError as exc:
             msg = str(exc).lower()
             if any(word in msg for word in TRANSIENT_MESSAGES):
                 raise StoreUnavailable(f"sqlite: {exc}") from exc
+            raise StoreFault(f"sqlite: {exc}") from exc
+        except (sqlite3.IntegrityError, sqlite3.DataError) as exc:
             raise StoreRejected(f"sqlite: {exc}") from exc
-        except sqlite3.IntegrityError as exc:
+        except sqlite3.DatabaseError as exc:  # corrupt file, not a database, programming/interface errors
+            raise StoreFault(f"sqlite: {type(exc).__name__}: {exc}") from exc
+        except sqlite3.Error as exc:  # sqlite3.Warning and the like: a bug of ours, not the data's
+            raise StoreFault(f"sqlite: {type(exc).__name__}: {exc}") from exc
+        except OverflowError as exc:  # the binding refuses one value (an integer beyond 64 bits)
             raise StoreRejected(f"sqlite: {exc}") from exc
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(f"sqlite: {exc}") from exc
 
     def _id(self, conn: sqlite3.Connection, table: str, name: str) -> int:
         key = (table, name)
@@ -306,9 +338,6 @@ class SqliteStore:
                 self._ids.clear()
                 raise
             self._writes += 1
-            if self._writes % 1000 == 0:
-                conn.execute("DELETE FROM rejections WHERE id <= (SELECT MAX(id) FROM rejections) - ?",
-                             (KEEP_REJECTIONS,))
 
     def _write(self, conn: sqlite3.Connection, batch: Batch) -> None:
         if batch.readings:
@@ -329,9 +358,7 @@ class SqliteStore:
                 (s.device, int(s.village) if s.village else 0, int(s.online), s.ts) for s in batch.statuses
             ])
         if batch.rejections:
-            conn.executemany(INSERT_REJECTION, [
-                (j.ts, j.topic, j.device, j.reason, j.detail, j.payload) for j in batch.rejections
-            ])
+            sqlite_rejections.store(conn, batch.rejections)  # every one counted, a bounded few kept
         worker = batch.worker or "-"
         counts: dict[str, int] = {
             "received": batch.messages,
@@ -453,6 +480,14 @@ class SqliteStore:
             "GROUP BY k ORDER BY k", params)
         return [YieldTotals(str(k), int(n), float(a), float(y)) for k, n, a, y in rows]
 
+    def yields_unattributed(self, q: YieldsQuery) -> int:
+        where = "ts >= ? AND ts < ? AND village BETWEEN ? AND ? AND source = ?"
+        params: list[Any] = [q.start, q.end, *q.region.village_range(), SOURCE_UNATTRIBUTED]
+        if q.crop is not None:
+            where += " AND crop = ?"
+            params.append(q.crop)
+        return int(self._query(f"SELECT COUNT(*) FROM yields WHERE {where}", params)[0][0])
+
     def yield_records(self, region: InRegion, start: int, end: int, limit: int = 500) -> list[YieldRecord]:
         return self._yield_rows(region.village_range(), start, end, limit)
 
@@ -518,6 +553,47 @@ class SqliteStore:
                 reason = name.split(":", 1)[1]
                 rejected[reason] = rejected.get(reason, 0) + int(value)
         return IngestCounters(received, accepted, rejected, workers)
+
+    def apply_retention(self, raw: int | None, rollups: int | None, rejections: int | None,
+                        counters: int | None) -> dict[str, int]:
+        """Delete what is older than each cutoff (UTC ms; None keeps it), one metric per transaction so
+        ingest waits briefly. Raw points stay in hours whose rollup is not computed yet (dirty)."""
+        deleted: dict[str, int] = {}
+
+        def add(kind: str, n: int) -> None:
+            if n > 0:
+                deleted[kind] = deleted.get(kind, 0) + n
+
+        if raw is not None:
+            for (metric,) in self._query("SELECT id FROM metric_ids"):
+                with self._tx() as conn:
+                    dirty = conn.execute("SELECT MIN(hour) FROM rollup_dirty WHERE metric = ?", (metric,)).fetchone()[0]
+                    upto = raw if dirty is None else min(raw, int(dirty))
+                    add("readings", conn.execute("DELETE FROM readings WHERE metric = ? AND ts < ?",
+                                                 (metric, upto)).rowcount)
+            with self._tx() as conn:
+                add("yields", conn.execute("DELETE FROM yields WHERE ts < ?", (raw,)).rowcount)
+        if rollups is not None:
+            with self._tx() as conn:
+                add("rollups", conn.execute("DELETE FROM rollup_1h WHERE hour < ?", (rollups,)).rowcount)
+                # a day goes when it ended before the cutoff (its key is its UTC start, at most 25 h long)
+                add("rollups", conn.execute("DELETE FROM rollup_1d WHERE day < ?",
+                                            (rollups - 25 * 3_600_000,)).rowcount)
+        if rejections is not None:
+            with self._tx() as conn:
+                add("rejections", sqlite_rejections.delete_before(conn, rejections))
+        if counters is not None:
+            with self._tx() as conn:
+                add("counters", conn.execute("DELETE FROM rejection_counts WHERE last_ts < ?", (counters,)).rowcount)
+                add("counters", conn.execute(
+                    "DELETE FROM counters WHERE worker IN (SELECT worker FROM counters WHERE name = 'last_commit' "
+                    "AND value < ?)", (counters,)).rowcount)
+        return deleted
+
+    def rejection_counts(self) -> dict[tuple[str, str], int]:
+        """Exact rejection counts per (device, reason); ids that are not devices count under ``*``."""
+        with self._guard():
+            return sqlite_rejections.counts(self._conn())
 
     # -- rollups and alerts (issue 5) ----------------------------------------------------------------
 

@@ -93,7 +93,11 @@ def create_app_from_settings(settings: Settings) -> Flask:
     ctx = build(settings)
     store = open_store(settings)
     atexit.register(store.close)
-    return create_app(ctx, store)
+    app = create_app(ctx, store)
+    if ctx.live is not None:  # a gunicorn worker follows run-time registry changes (registry_changes.py)
+        ctx.live.follow(app.extensions[EXTENSION].decoder)
+        ctx.live.start()
+    return app
 
 
 def wsgi_app() -> Flask:

@@ -98,6 +98,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "wan_jin": ("万斤", "万斤"),
     "no_target": ("无目标", "no target"),
     "not_found": ("未找到", "Not found"),
+    "area_groups": ("示范区与项目区：单产对比（本季）", "Demo zone and project areas: yield per mu this season"),
+    "area_group": ("片区", "Area group"),
+    "other_land": ("其他", "Other land"),
+    "demo_gain": ("{g}单产比其他高 {p}", "{g}: yield per mu {p} vs other land"),
+    "plots": ("地块", "Plots"),
+    "plot_area": ("地块面积（亩）", "Plot area (亩)"),
+    "harvested_area": ("收获面积（亩）", "Harvested (亩)"),
 }
 
 

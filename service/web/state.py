@@ -29,7 +29,7 @@ class WebState:
     openapi: dict[str, Any] | None = None  # built on first request, then reused
 
     def __post_init__(self) -> None:
-        self.decoder = PayloadDecoder(self.ctx.registry, self.ctx.catalogue)
+        self.decoder = PayloadDecoder(self.ctx.registry, self.ctx.catalogue, self.ctx.land, self.ctx.tree)
 
     def __getitem__(self, key: str) -> Any:
         """``app.extensions["nongyun"]["store"]`` works as well as ``.store``."""

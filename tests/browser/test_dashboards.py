@@ -68,13 +68,15 @@ def test_district_cards_equal_the_api(page: Any, live: Live) -> None:
         assert num(shown["alerts"]) == sum(a["region"].startswith(code) for a in alerts)
         station_rain = [sum(v for _, v in s["points"]) for s in rain if village_of[s["key"]].startswith(code)]
         assert num(shown["rain_24h"]) == pytest.approx(sum(station_rain) / len(station_rain), rel=1e-12)
-        reporting = sum(1 for g in by_village["groups"] if g["key"].startswith(code) and g["records"] > 0)
+        # coverage over the villages that hold farmland (registered plots), never the urban communities
+        farming = {p.village for p in live.ctx.land if p.village.startswith(code)}
+        reporting = sum(1 for g in by_village["groups"] if g["key"] in farming and g["records"] > 0)
         offline = sum(1 for d in mine if d["kind"] == "station" and not d["online"])
-        assert shown["coverage"] == f"{reporting}/{len(live.ctx.tree.get(code).children)}/{offline}"
+        assert shown["coverage"] == f"{reporting}/{len(farming)}/{offline}"
     # what a person reads: 万斤 with one decimal, and the coverage sentence
     zx = next(g for g in yields_now["groups"] if g["key"] == ZX)
     assert page.text_content(f"#card-{ZX} [data-field=yield]") == f"{zx['yield'] / 1e4:,.1f}"
-    assert page.text_content(f"#card-{ZX} [data-field=coverage]") == "12/15 村上报，1 站离线"
+    assert page.text_content(f"#card-{ZX} [data-field=coverage]") == "12/13 村上报，1 站离线"
     totals = values(page, "#totals")
     assert num(totals["yield"]) == yields_now["total"]["yield"]
     assert num(totals["area"]) == yields_now["total"]["area"]
@@ -148,13 +150,15 @@ def test_village_page_harvest_form(page: Any, live: Live) -> None:
     # a good one: accepted, listed, and the totals follow
     page.fill("#harvest-form [name=area_mu]", "12.5")
     page.fill("#harvest-form [name=yield_jin]", "15000")
-    page.fill("#harvest-form [name=plot]", "东地3号")
+    plot = live.ctx.land.in_village(DMT)[-1].id  # a registered plot: the form offers them (an unknown one is refused)
+    assert page.locator(f'#plot-list option[value="{plot}"]').count() == 1
+    page.fill("#harvest-form [name=plot]", plot)
     page.click("#harvest-form button[type=submit]")
     page.locator("#harvest-ok").wait_for(state="visible")
     assert page.locator(".field-error:visible").count() == 0
     wait_js(page, f"document.querySelector('#totals [data-field=records]').dataset.value === "
                            f"'{before_dmt['records'] + 1}'")
-    assert page.locator("#records-table td", has_text="东地3号").count() == 1
+    assert page.locator("#records-table td", has_text=plot).count() == 1
     after = live.get("/api/v1/yields", region=ZX, year=year, group_by="village")
     after_dmt = next(g for g in after["groups"] if g["key"] == DMT)
     assert after_dmt["yield"] == pytest.approx(before_dmt["yield"] + 15000)
@@ -184,3 +188,30 @@ def test_device_page(page: Any, live: Live) -> None:
 
     open_page(page, live, f"/d/{OFFLINE[0]}")
     assert values(page, "#device-facts")["status"] == "offline"
+
+
+def test_district_area_group_card_shows_the_demo_zone_against_the_rest(page: Any, live: Live) -> None:
+    year = live.seeded.year
+    open_page(page, live, "/")
+    wait_js(page, "document.querySelector('#area-groups').dataset.ready")
+    now = live.get("/api/v1/yields", region=DISTRICT, year=year, group_by="area_group")
+    before = live.get("/api/v1/yields", region=DISTRICT, year=year - 1, group_by="area_group")
+    rows = page.eval_on_selector_all("#area-group-table tbody tr", "trs => trs.map(t => t.dataset.key)")
+    assert rows == [g["key"] for g in now["groups"] if g["records"] or g["key"] == ""]
+    assert "kendi-demo" in rows and rows[-1] == ""
+    for key in rows:
+        shown = values(page, f'#area-group-table tr[data-key="{key}"]')
+        g = next(x for x in now["groups"] if x["key"] == key)
+        b = next(x for x in before["groups"] if x["key"] == key)
+        assert num(shown["yield_per_area"]) == g["yield_per_area"]
+        assert num(shown["area"]) == g["area"]
+        assert num(shown["yoy"]) == pytest.approx(g["yield_per_area"] / b["yield_per_area"] - 1)
+    demo = next(g for g in now["groups"] if g["key"] == "kendi-demo")
+    other = next(g for g in now["groups"] if g["key"] == "")
+    gain = num(values(page, "#area-groups")["demo-gain"])
+    assert gain == pytest.approx(demo["yield_per_area"] / other["yield_per_area"] - 1)
+    assert 0.08 <= gain <= 0.14
+    text = page.text_content("#area-groups [data-field=demo-gain]") or ""
+    assert text.startswith("垦地共建示范区单产比其他高 +") and page.text_content(
+        '#area-group-table tr[data-key=""] th') == "其他"
+    screenshot(page, "district-area-groups")

@@ -30,6 +30,7 @@ from ...times import DAY_MS, TimeFormatError, parse_duration, parse_rfc3339, win
 
 REGION_CODE = r"^\d{6}(\d{3}){0,2}$"
 DEVICE_ID = r"^[A-Za-z0-9_-]{1,64}$"
+LAND_ID = DEVICE_ID  # plot and area group ids
 PATTERN_HINTS = {"region": "is not a region code of 6, 9 or 12 digits",
                  "device": "is not a device id ([A-Za-z0-9_-]{1,64})"}
 MAX_WINDOWS = 10_000  # per series: a bigger answer is a mistake (every=1m over a year), not a chart
@@ -90,8 +91,10 @@ class YieldsParams(RegionFilter):
     year: int | None = Field(None, ge=2000, le=2100, description="local calendar year; default: this year "
                              "(with group_by=year: every year)")
     crop: str | None = Field(None, description="crop id from the catalogue")
-    group_by: Literal["township", "village", "crop", "year"] | None = Field(
-        None, description="default: the region's children (a village: crop)")
+    group_by: Literal["township", "village", "crop", "year", "area_group"] | None = Field(
+        None, description="default: the region's children (a village: crop); area_group: one group per area "
+                          "group plus key \"\" (其他) for the records of none")
+    area_group: str | None = Field(None, pattern=LAND_ID, description="only records of this area group's plots")
     unit: Literal["cn", "si"] = Field("cn", description="cn: 亩, 斤, 斤/亩; si: ha, kg, kg/ha")
 
     @field_validator("crop")
@@ -101,6 +104,15 @@ class YieldsParams(RegionFilter):
         if v is not None and cat is not None and v not in cat.crops:
             raise ValueError(f"unknown crop {v!r} (known: {', '.join(sorted(cat.crops))})")
         return v
+
+
+class PlotsParams(RegionFilter):
+    group: str | None = Field(None, pattern=LAND_ID, description="only the plots of this area group")
+    unit: Literal["cn", "si"] = Field("cn", description="cn: area in 亩; si: in ha")
+
+
+class AreaGroupsParams(RegionFilter):
+    unit: Literal["cn", "si"] = Field("cn", description="cn: area in 亩; si: in ha")
 
 
 class ReadingsParams(RegionFilter):

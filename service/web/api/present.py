@@ -10,17 +10,22 @@ from zoneinfo import ZoneInfo
 
 from ...jobs.views import alert_json
 from ...queries.devices import DeviceState, LatestSummary
+from ...queries.land import AreaGroupsReport, PlotsReport
 from ...queries.readings import ReadingsReport
 from ...queries.yields import YieldsReport
 from ...store.base import Alert
 from ...times import format_local
-from ...units import UNIT_LABELS, UnitSystem
+from ...units import UNIT_LABELS, UnitSystem, area_out
 from ..figures import half_up, totals_json
 from .params import format_duration
 from .schemas import (
     AlertOut,
+    AreaGroupOut,
+    AreaGroupsAnswer,
     DeviceOut,
     LatestValue,
+    PlotOut,
+    PlotsAnswer,
     ReadingsAnswer,
     SeriesOut,
     UnitLabels,
@@ -39,7 +44,21 @@ def yields_answer(r: YieldsReport, unit: UnitSystem) -> YieldsAnswer:
         crop=r.crop,
         groups=[YieldGroup.model_validate({"key": g.key, "name": g.name, **totals_json(g.totals, unit)})
                 for g in r.groups],
-        total=YieldTotal.model_validate(totals_json(r.total, unit)))
+        total=YieldTotal.model_validate({**totals_json(r.total, unit), "unattributed_records": r.unattributed}))
+
+
+def plots_answer(r: PlotsReport, unit: UnitSystem) -> PlotsAnswer:
+    return PlotsAnswer(
+        scope=r.within.code if r.within is not None else None, region=r.region.code, unit=unit,
+        plots=[PlotOut(id=p.id, village=p.village, name=p.name, area=half_up(area_out(p.area_ha, unit)),
+                       groups=list(p.groups)) for p in r.plots])
+
+
+def area_groups_answer(r: AreaGroupsReport, unit: UnitSystem) -> AreaGroupsAnswer:
+    return AreaGroupsAnswer(
+        scope=r.within.code if r.within is not None else None, region=r.region.code, unit=unit,
+        groups=[AreaGroupOut(id=s.group.id, name=s.group.name, kind=s.group.kind, plots=s.plots,
+                             area=half_up(area_out(s.area_ha, unit))) for s in r.groups])
 
 
 def readings_answer(r: ReadingsReport, tz: ZoneInfo) -> ReadingsAnswer:

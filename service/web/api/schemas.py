@@ -86,10 +86,12 @@ class YieldTotal(_Out):
     area: float
     yield_: float = Field(alias="yield")
     yield_per_area: float | None = Field(description="Σyield / Σarea (area-weighted); null without area")
+    unattributed_records: int = Field(0, description="records counted in their device's village only because "
+                                                     "they named neither plot nor village")
 
 
 class YieldGroup(_Out):
-    key: str = Field(description="region code, crop id or year")
+    key: str = Field(description="region code, crop id, year or area group id (\"\": 其他)")
     name: str
     records: int
     area: float
@@ -103,10 +105,38 @@ class YieldsAnswer(_Scoped):
     year: int | None = Field(description="null when group_by=year spans every year")
     unit: Literal["cn", "si"]
     units: UnitLabels
-    group_by: Literal["township", "village", "crop", "year"]
+    group_by: Literal["township", "village", "crop", "year", "area_group"]
     crop: str | None
     groups: list[YieldGroup]
     total: YieldTotal
+
+
+class PlotOut(_Out):
+    id: str
+    village: str
+    name: str
+    area: float = Field(description="亩 (unit=cn) or ha (unit=si)")
+    groups: list[str] = Field(description="ids of the area groups it belongs to")
+
+
+class PlotsAnswer(_Scoped):
+    region: str
+    unit: Literal["cn", "si"]
+    plots: list[PlotOut]
+
+
+class AreaGroupOut(_Out):
+    id: str
+    name: str
+    kind: Literal["demo_zone", "high_standard", "conservation_tillage", "custodial", "other"]
+    plots: int = Field(description="its plots inside the region")
+    area: float = Field(description="their area, 亩 (unit=cn) or ha (unit=si)")
+
+
+class AreaGroupsAnswer(_Scoped):
+    region: str
+    unit: Literal["cn", "si"]
+    groups: list[AreaGroupOut]
 
 
 class YieldStored(_Out):

@@ -21,14 +21,14 @@ from .routing import AUTH, query_args, routes, scoped_answer, validation_context
 from .schemas import YieldsAnswer, YieldStored
 
 
-@routes.add(Route("/yields", "GET", "yield totals of a region per township, village, crop or year", YieldsAnswer,
-                  params=YieldsParams, errors=(400, *AUTH, 404)))
+@routes.add(Route("/yields", "GET", "yield totals of a region per township, village, crop, year or area group",
+                  YieldsAnswer, params=YieldsParams, errors=(400, *AUTH, 404)))
 def yields_get() -> Response:
     st = state()
     p = parse(YieldsParams, query_args(), validation_context())
     part = scoped(p.region)
     report = yield_totals(st.ctx, st.store, region=p.region, year=p.year, crop=p.crop, group_by=p.group_by,
-                          now=now_ms(), within=part.within if part.narrowed else None)
+                          now=now_ms(), within=part.within if part.narrowed else None, area_group=p.area_group)
     return scoped_answer(yields_answer(report, p.unit))
 
 

@@ -32,7 +32,7 @@ CSV = "text/csv; charset=utf-8"
 GROUP_HEADER = {"township": "乡镇（街道）", "village": "村（社区）", "crop": "作物", "year": "年度"}
 SUMMARY_HEADERS = ["代码", "名称", "记录数（条）", "收获面积（亩）", "产量（斤）", "亩产（斤/亩）"]
 DETAIL_HEADERS = ["收获时间", "乡镇（街道）", "村（社区）", "作物", "地块", "面积（亩）", "产量（斤）", "亩产（斤/亩）",
-                  "来源"]
+                  "来源", "地块名称", "片区"]  # the last two: the registered plot's name and area groups
 RECORD_LIMIT = 100_000
 
 
@@ -59,8 +59,11 @@ class YieldsTable:
     def detail_rows(self) -> list[list[object]]:
         tz = self.ctx.settings.tz
         tree, crops = self.ctx.tree, self.ctx.catalogue.crops
+        land = self.ctx.land
         out: list[list[object]] = []
         for r in self.records:
+            plot = land.plot(r.plot) if r.plot else None
+            groups = [g.name for g in map(land.group, plot.groups) if g is not None] if plot else []
             town = tree.find(r.village[:9])
             village = tree.find(r.village)
             out.append([format_local(r.ts, tz), town.name_zh if town else r.village[:9],
@@ -68,7 +71,8 @@ class YieldsTable:
                         crops[r.crop].name_zh if r.crop in crops else r.crop, r.plot,
                         half_up(area_out(r.area_ha, "cn")), half_up(yield_out(r.yield_kg, "cn")),
                         half_up_or_none(per_area(r.yield_kg, r.area_ha, "cn")),
-                        "人工录入" if r.source == "api" else (r.device or r.source)])
+                        "人工录入" if r.source == "api" else (r.device or r.source),
+                        plot.name if plot else "", "、".join(groups)])
         return out
 
 

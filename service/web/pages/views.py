@@ -27,6 +27,7 @@ from ..figures import half_up, half_up_or_none
 from ..i18n import Lang, pick_lang, strings
 from ..state import state
 from . import export
+from .land import village_plots
 
 WEB = Path(__file__).resolve().parent.parent  # templates/ and static/ are the web app's, beside auth's
 bp = Blueprint("pages", __name__, template_folder=str(WEB / "templates"), static_folder=str(WEB / "static"),
@@ -63,6 +64,18 @@ def _target_json(code: str) -> dict[str, float | None] | None:
     return found.as_json() if found else None
 
 
+def _farming(region: Region) -> list[str]:
+    """The villages under ``region`` that hold farmland: those with a registered plot; a district
+    that registers no plots counts the villages with an output target > 0 (config/targets.toml
+    gives urban communities none). Coverage ("12/15 村上报") is counted over these only, because a
+    community has no harvest to report."""
+    ctx = state().ctx
+    villages = list(region.villages())
+    if len(ctx.land):
+        return [v.code for v in villages if ctx.land.in_village(v.code)]
+    return [v.code for v in villages if (t := ctx.targets.get(v.code)) is not None and t.grain_output_jin > 0]
+
+
 def _metrics(ids: set[str], lang: Lang) -> list[dict[str, str]]:
     cat = state().ctx.catalogue.metrics
     return [{"id": m.id, "name": m.name_en if lang == "en" else m.name_zh, "unit": m.unit}
@@ -84,8 +97,10 @@ def _render(template: str, tier: str, title: str, region: Region, lang: Lang, **
         "region": {"code": region.code, "level": region.level, "name": _name(region, lang)},
         "children": [c.code for c in region.children],
         "names": {r.code: _name(r, lang) for r in subtree},
-        "villages": {c.code: sum(1 for _ in c.villages()) for c in [region, *region.children]},
+        "farming": (farming := _farming(region)),
+        "villages": {c.code: sum(1 for v in farming if v.startswith(c.code)) for c in [region, *region.children]},
         "targets": {r.code: _target_json(r.code) for r in [region, *region.children]},
+        "area_group_kinds": {g.id: g.kind for g in ctx.land.groups()},
         "metrics": {m.id: {"name": m.name_en if lang == "en" else m.name_zh, "unit": m.unit}
                     for m in ctx.catalogue.metrics.values()},
         "crops": {c.id: c.name_en if lang == "en" else c.name_zh for c in ctx.catalogue.crops.values()},
@@ -132,8 +147,9 @@ def region(code: str) -> BaseResponse:
     crops = [{"id": c.id, "name": c.name_en if lang == "en" else c.name_zh}
              for c in state().ctx.catalogue.crops.values()]
     who = principal()
+    year = datetime.fromtimestamp(now_ms() / 1000, state().ctx.settings.tz).year
     return _render("pages/village.html", "village", title, node, lang, metrics=metrics, crops=crops,
-                   can_edit=who.may("editor"),
+                   can_edit=who.may("editor"), plots=village_plots(state().ctx, state().store, node, year),
                    devices=[{"id": d.id, "metrics": list(d.metrics)} for d in devices],
                    page={"devices": [d.id for d in devices]})
 

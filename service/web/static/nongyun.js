@@ -238,7 +238,10 @@ const NY = (() => {
     const stations = mine.filter((d) => d.kind === "station");
     const g = groupOf(data.yNow, code) || { records: 0, area: 0, yield: 0, yield_per_area: null };
     const before = groupOf(data.yBefore, code);
-    const reporting = data.byVillage.groups.filter((v) => under(v.key, code) && v.records > 0).length;
+    // only villages with farmland count: an urban community has no harvest to report
+    const farming = new Set(page.farming || []);
+    const reporting = data.byVillage.groups.filter((v) => under(v.key, code) && v.records > 0
+      && farming.has(v.key)).length;
     return {
       online: mine.filter((d) => d.online).length,
       total: mine.length,
