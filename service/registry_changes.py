@@ -240,13 +240,7 @@ class LiveRegistries:
         """Returns the village it left."""
         self.refresh()
         found = self.devices.find(dev_id)
-        if found is None:
-            raise BadInput(f"unknown device {dev_id!r}", "id")
-        self._village(village)
-        if found.village == village:
-            raise BadInput(f"device {dev_id!r} is in village {village} already", "village")
-        self._record(at_ms, by, "device", "move", dev_id, {"village": village})
-        return found.village
+        return self._move("device", dev_id, None if found is None else found.village, village, by, at_ms)
 
     def retire_device(self, dev_id: str, by: str, at_ms: int) -> None:
         self.refresh()
@@ -271,13 +265,17 @@ class LiveRegistries:
     def move_plot(self, plot_id: str, village: str, by: str, at_ms: int) -> str:
         self.refresh()
         found = self.land.plot(plot_id)
-        if found is None:
-            raise BadInput(f"unknown plot {plot_id!r}", "id")
+        return self._move("plot", plot_id, None if found is None else found.village, village, by, at_ms)
+
+    def _move(self, kind: str, item_id: str, was: str | None, village: str, by: str, at_ms: int) -> str:
+        """One rule for devices and plots: the item exists, the village is real and another one."""
+        if was is None:
+            raise BadInput(f"unknown {kind} {item_id!r}", "id")
         self._village(village)
-        if found.village == village:
-            raise BadInput(f"plot {plot_id!r} is in village {village} already", "village")
-        self._record(at_ms, by, "plot", "move", plot_id, {"village": village})
-        return found.village
+        if was == village:
+            raise BadInput(f"{kind} {item_id!r} is in village {village} already", "village")
+        self._record(at_ms, by, kind, "move", item_id, {"village": village})
+        return was
 
     def retire_plot(self, plot_id: str, by: str, at_ms: int) -> None:
         self.refresh()
