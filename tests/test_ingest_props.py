@@ -66,7 +66,9 @@ def sqlite(tmp_path: Path) -> Iterator[SqliteStore]:
 
 
 def pipeline(decoder: PayloadDecoder, store: Any, acked: list[int], **kw: Any) -> IngestPipeline:
-    options: dict[str, Any] = {"batch_size": 50, "flush_ms": 50, "queue_max": 1000, "backoff_first_s": 0.001}
+    # a batch most of whose records are POISON is held a moment, then its refusals are the data's
+    options: dict[str, Any] = {"batch_size": 50, "flush_ms": 50, "queue_max": 1000, "backoff_first_s": 0.001,
+                               "hold_refused_s": 0.05}
     return IngestPipeline(decoder, store, worker="w1", clock=lambda: BASE, ack=acked.extend, **(options | kw))
 
 
@@ -184,3 +186,21 @@ def test_a_stopped_pipeline_drains_before_it_returns(decoder: PayloadDecoder, sq
     assert p.stop(drain=True) is True
     assert acked == list(range(20))
     assert count_series(sqlite, "air_temp", BASE - 20_000, BASE + 1, STATION) == 20
+
+
+def test_a_message_of_refused_records_is_held_then_recorded_as_rejections(
+        decoder: PayloadDecoder, sqlite: SqliteStore) -> None:
+    """Most of the batch refused: held (nothing acknowledged) for hold_refused_s, then the refusals are
+    the data's, so one device's bad message cannot block every other device for ever."""
+    acked: list[int] = []
+    p = pipeline(decoder, FaultyStore(sqlite), acked, batch_size=1000, hold_refused_s=0.5)
+    bad = [{"ts": BASE - k * 60_000, "readings": {"air_temp": POISON if k < 10 else 4.0}} for k in range(12)]
+    p.submit(TOPIC, orjson.dumps(bad), 3)
+    p.start()
+    wait_for(lambda: p.stats().state == "store_error")
+    assert acked == [] and sqlite.counters().rejected == {}
+    assert p.block_till_done(10)
+    p.stop()
+    assert acked == [3]
+    assert sqlite.counters().rejected == {"store_rejected": 10}
+    assert count_series(sqlite, "air_temp", BASE - 12 * 60_000, BASE + 1, STATION) == 2

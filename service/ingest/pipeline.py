@@ -59,6 +59,10 @@ BACKOFF_FIRST_S = 0.05
 POISON_AFTER = 5  # identical unmapped write failures in a row before the batch is bisected for poison
 MOST_REFUSED_SAMPLE = 8  # a batch over half refused is held; one smaller than this takes in more messages first
 SMALL_BATCH_PATIENCE = 3  # a small held batch that no new traffic joins is split after this many retries
+# How long a large batch most of whose records the store refuses is held before the refusals are taken
+# as the data's: a store-wide conflict gets time for an operator (health says store_error meanwhile),
+# but one message of many bad records cannot block every device's data until the broker's queue overflows.
+HOLD_REFUSED_S = 600.0
 STOP_JOIN_S = 5.0  # after the drain timeout, how long stop() still waits for a writer stuck in the store
 BACKOFF_CAP_S = 5.0
 _POLL_S = 0.1  # how often a blocked submit or an idle writer looks at the stop flags
@@ -124,6 +128,7 @@ class IngestPipeline:
         ack: Callable[[list[int]], None],
         backoff_first_s: float = BACKOFF_FIRST_S,
         backoff_cap_s: float = BACKOFF_CAP_S,
+        hold_refused_s: float = HOLD_REFUSED_S,
     ) -> None:
         self.decoder = decoder
         self.store = store
@@ -135,6 +140,7 @@ class IngestPipeline:
         self._ack = ack
         self._backoff_first_s = backoff_first_s
         self._backoff_cap_s = backoff_cap_s
+        self._hold_refused_s = hold_refused_s
         self._inbox: deque[Message] = deque()
         self._wake = threading.Event()  # set by submit when the writer sleeps on an empty inbox
         self._writer_idle = False
@@ -358,6 +364,7 @@ class IngestPipeline:
         last_error, repeats = "", 0  # the last unmapped failure and how often it came in a row
         isolating = held = trusted = False
         patience = SMALL_BATCH_PATIENCE  # retries of a small held batch before its refusals count as the data's
+        held_at = 0.0  # when the batch was first held (monotonic s): a large one is held HOLD_REFUSED_S at most
 
         def backoff(state: State, message: str, floor: float = 0.0) -> bool:
             nonlocal delay
@@ -367,7 +374,9 @@ class IngestPipeline:
             return not self._abort.wait(wait)
 
         def hold(message: str) -> None:
-            nonlocal parts, refused, carried, held
+            nonlocal parts, refused, carried, held, held_at
+            if not held_at:
+                held_at = time.monotonic()
             records = [r for r, _, _ in refused] + [r for p in parts for r in _records(p.batch)]
             messages = carried + sum(p.messages for p in parts)
             log.error("the store refused %d of %d records (%s): a store fault, not the data's; holding the batch",
@@ -409,13 +418,17 @@ class IngestPipeline:
                 continue
             except StoreRejected as exc:
                 if held and not grow():
-                    if total >= MOST_REFUSED_SAMPLE or patience > 0:
+                    small = total < MOST_REFUSED_SAMPLE
+                    if patience > 0 if small else time.monotonic() - held_at < self._hold_refused_s:
                         patience -= 1
                         if not backoff("store_error", f"most records of the batch refused: {exc}"):
                             return False
                         continue
-                    # A batch too small to judge, and no traffic came to outvote it: after a few tries the
-                    # refusal is taken as the data's (else one bad record on a quiet link is held forever).
+                    # A batch too small to judge that no traffic came to outvote, or a large one held for
+                    # HOLD_REFUSED_S: the refusals are taken as the data's (else one message of bad records
+                    # blocks every device until the broker's queue overflows, which loses more).
+                    log.error("the store still refuses %d records after the hold; recording them as rejections",
+                              total)
                     held, trusted = False, True
                 elif held:
                     continue
