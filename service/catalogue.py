@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ class Crop:
     plausible_kg_per_mu: tuple[float, float]
     sow: tuple[str, str]
     harvest: tuple[str, str]
+    # the 单产 (斤/亩, inclusive) a harvest record may claim; outside it a record is implausible_yield
+    record_jin_per_mu: tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,8 @@ class Catalogue:
             crops = {
                 k: Crop(k, v["name_zh"], v.get("name_en", k), float(v["yield_kg_per_mu"]),
                         (float(v["plausible_kg_per_mu"][0]), float(v["plausible_kg_per_mu"][1])),
-                        (v["sow"][0], v["sow"][1]), (v["harvest"][0], v["harvest"][1]))
+                        (v["sow"][0], v["sow"][1]), (v["harvest"][0], v["harvest"][1]),
+                        _record_range(path, k, v))
                 for k, v in doc.get("crops", {}).items()
             }
         except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -57,6 +61,26 @@ class Catalogue:
         for m in metrics.values():
             if m.min >= m.max:
                 raise SettingsError(f"{path}: metric {m.id}: min {m.min} must be below max {m.max}")
+        for c in crops.values():
+            lo, hi = c.record_jin_per_mu
+            if not (0 < lo < hi < math.inf):
+                raise SettingsError(f"{path}: crop {c.id}: record_jin_per_mu = [{lo:g}, {hi:g}] needs "
+                                    "0 < min < max (斤/亩)")
+            slo, shi = (2 * x for x in c.plausible_kg_per_mu)  # kg/亩 → 斤/亩
+            if not lo <= slo <= shi <= hi:
+                raise SettingsError(f"{path}: crop {c.id}: the simulator's plausible_kg_per_mu ({slo:g}–{shi:g} "
+                                    f"斤/亩) must lie inside record_jin_per_mu [{lo:g}, {hi:g}], or the demo's own "
+                                    "harvests would be refused as implausible_yield")
         if not metrics or not crops:
             raise SettingsError(f"{path}: needs at least one [metrics.*] and one [crops.*] entry")
         return cls(metrics, crops)
+
+
+def _record_range(path: Path, crop: str, entry: dict[str, object]) -> tuple[float, float]:
+    """Required for every crop: a crop without a 单产 range would take any typo as a harvest."""
+    raw = entry.get("record_jin_per_mu")
+    if (not isinstance(raw, list) or len(raw) != 2
+            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in raw)):
+        raise SettingsError(f"{path}: crop {crop}: record_jin_per_mu must be [min, max] in 斤/亩 "
+                            f"(the 单产 a harvest record may claim), not {raw!r}")
+    return float(raw[0]), float(raw[1])

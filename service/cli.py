@@ -383,5 +383,9 @@ main.add_command(_backup)
 main.add_command(_restore)
 main.add_command(_migrate)
 
+from .cli_import import import_group as _import  # noqa: E402  (harvest ledgers: issue 18)
+
+main.add_command(_import)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

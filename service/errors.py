@@ -5,6 +5,7 @@
     ├── BadInput             a request parameter or body is invalid → 400
     ├── NotFound             a region, device or record does not exist → 404
     ├── Forbidden            outside the caller's scope → 403
+    ├── Conflict             the thing is in a state that refuses the change (void, duplicate) → 409
     └── StoreError
         ├── StoreUnavailable transient: retry later, never drop (connection, 5xx, 429, locked file)
         ├── StoreFault       the store itself is broken (a missing table or column after a bad
@@ -29,11 +30,14 @@ class SettingsError(NongyunError):
 
 
 class BadInput(NongyunError):
-    """A caller sent something invalid; ``field`` names the parameter when there is one."""
+    """A caller sent something invalid; ``field`` names the parameter when there is one, ``code``
+    the stable reason clients switch on (a payload rejection reason such as ``unknown_plot`` or
+    ``implausible_yield``; None: the status's own code, ``bad_request``)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+        self.code = code
 
 
 class NotFound(NongyunError):
@@ -42,6 +46,16 @@ class NotFound(NongyunError):
 
 class Forbidden(NongyunError):
     """The caller may not see or change this."""
+
+
+class Conflict(NongyunError):
+    """The change is refused by the state of what it changes: ``code`` says why (``duplicate``,
+    ``void``, ``changed``), ``id`` names the record at stake (the existing one, for a duplicate)."""
+
+    def __init__(self, message: str, code: str = "conflict", id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.id = id
 
 
 class StoreError(NongyunError):

@@ -23,7 +23,7 @@ from .records import SOURCE_DEVICE, SOURCE_UNATTRIBUTED, Reading, Rejection, Sta
 from .regions import RegionTree
 from .registry import Registry
 from .times import MAX_EPOCH_MS, MIN_EPOCH_MS, TimeFormatError, parse_rfc3339, parse_ts
-from .units import jin_to_kg, mu_to_ha
+from .units import ha_to_mu, jin_to_kg, kg_to_jin, mu_to_ha
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 FUTURE_TOLERANCE_MS = 5 * 60_000
@@ -37,6 +37,7 @@ KINDS_FOR_TOPIC = {
 MAX_AREA_HA = 10_000.0  # one record above 150,000 亩 is a typo, not a field
 MAX_YIELD_KG = 50_000_000.0
 MAX_PLOT_LEN = 64
+PLAUSIBLE_SLACK = 1e-9  # relative: float rounding of unit conversions, far below any real 单产 difference
 EXCERPT_BYTES = 256
 
 
@@ -320,6 +321,8 @@ class PayloadDecoder:
         moisture = record.get("moisture_pct")
         if moisture is not None:
             moisture = _number("moisture_pct", moisture, 0.0, 100.0)
+        self._plausible(record, crop, area_ha, yield_kg, registered is not None and "area_mu" not in record
+                        and "area_ha" not in record)
         if registered is not None:
             where, source = registered.village, SOURCE_DEVICE
         elif named is not None:
@@ -327,6 +330,22 @@ class PayloadDecoder:
         else:
             where, source = village, SOURCE_UNATTRIBUTED
         return YieldRecord(device_id, where, ts, crop, area_ha, yield_kg, plot, moisture, source)
+
+    def _plausible(self, record: dict[str, Any], crop: str, area_ha: float, yield_kg: float, plot_area: bool) -> None:
+        """The 单产 against the crop's record_jin_per_mu, checked last: a key that is wrong by itself
+        is named first. Bounds are inclusive, and a value the 斤↔kg, 亩↔ha conversions moved by a few
+        ulps off a bound still counts as on it (``PLAUSIBLE_SLACK``)."""
+        lo, hi = self.catalogue.crops[crop].record_jin_per_mu
+        jin = float(record["yield_jin"]) if "yield_jin" in record else kg_to_jin(yield_kg)
+        mu = float(record["area_mu"]) if "area_mu" in record else ha_to_mu(area_ha)
+        per_mu = jin / mu
+        if lo * (1 - PLAUSIBLE_SLACK) <= per_mu <= hi * (1 + PLAUSIBLE_SLACK):
+            return
+        key = "yield_jin" if "yield_jin" in record else "yield_kg"
+        area = "the plot's " if plot_area else ""
+        raise Rejected("implausible_yield",
+                       f"{key} = {record[key]:g} on {area}{mu:.4g} 亩 is a 单产 of {per_mu:,.1f} 斤/亩, outside the "
+                       f"plausible {lo:,g}–{hi:,g} 斤/亩 for {crop}", key)
 
     def _named_village(self, record: dict[str, Any]) -> str | None:
         named = record.get("village")

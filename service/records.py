@@ -7,6 +7,8 @@ replaces the stored point, so a redelivered message never counts twice.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from dataclasses import dataclass, field
 
 
@@ -26,13 +28,33 @@ class Reading:
 SOURCE_DEVICE = "mqtt"
 SOURCE_UNATTRIBUTED = "mqtt_unattributed"
 SOURCE_STAFF = "api"
+SOURCE_IMPORT = "import"
+# The API's three sources (DESIGN.md "Harvest records") for the stored values above.
+API_SOURCE: dict[str, str] = {SOURCE_DEVICE: "device", SOURCE_UNATTRIBUTED: "device", SOURCE_STAFF: "staff",
+                              SOURCE_IMPORT: "import"}
+# Statuses of a record: submitted → approved or returned (by a reviewer); void (withdrawn) is final.
+STATUSES = ("submitted", "approved", "returned", "void")
+
+
+def device_record_id(village: str, device: str, crop: str, plot: str, ts: int) -> str:
+    """The id of a device record, derived from its point identity so a redelivered message maps to
+    the same id (and the same point). ``d`` + 19 hex digits: URL-safe ASCII, apart from staff ids."""
+    digest = hashlib.sha256(f"{village}|{device}|{crop}|{plot}|{ts}".encode()).hexdigest()
+    return "d" + digest[:19]
+
+
+def new_record_id() -> str:
+    """A fresh id for a staff or import entry: two entries never share one, whatever they hold."""
+    return "s" + secrets.token_hex(10)[:19]
 
 
 @dataclass(frozen=True, slots=True)
 class YieldRecord:
     """One harvest record: measurement ``yield``, tags (district, township, village, device, crop, plot).
 
-    ``device`` is empty for records entered by staff through the API.
+    ``device`` is empty for records entered by staff through the API. ``id`` is stable for the
+    record's life (corrections keep it); empty means "derive it the device way" (``record_id``),
+    which is what MQTT records do, so the decoder need not know about ids.
     """
 
     device: str
@@ -43,12 +65,37 @@ class YieldRecord:
     yield_kg: float
     plot: str = ""
     moisture_pct: float | None = None
-    source: str = "mqtt"  # SOURCE_DEVICE | SOURCE_UNATTRIBUTED | SOURCE_STAFF
+    source: str = "mqtt"  # SOURCE_DEVICE | SOURCE_UNATTRIBUTED | SOURCE_STAFF | SOURCE_IMPORT
+    id: str = ""
+    status: str = "submitted"  # one of STATUSES
+    entered_by: str = ""  # account name; "" for devices
+    revision: int = 1
+    updated: int = 0  # UTC ms of the last change; 0: at write time
+
+    @property
+    def record_id(self) -> str:
+        return self.id or device_record_id(self.village, self.device, self.crop, self.plot, self.ts)
 
     @property
     def unattributed(self) -> bool:
         """Counted in the device's village only because it named neither plot nor village."""
         return self.source == SOURCE_UNATTRIBUTED
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One change of a yield record, kept for ever: who, when, why, old → new per field.
+
+    ``changes`` holds stored fields (SI: ``area_ha``, ``yield_kg``; ``ts`` in UTC ms) as
+    ``[old, new]``; an entry lists every field as ``[None, value]``."""
+
+    record: str  # the record's id
+    revision: int
+    at: int  # UTC ms
+    by: str
+    reason: str
+    changes: dict[str, list[object]]
+    status: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +138,7 @@ REASONS: dict[str, str] = {
     "time_too_old": "ts over a year behind the receiving clock",
     "unknown_plot": "plot is not registered (config/plots.yaml)",
     "plot_mismatch": "the village a record names disagrees with its plot's village",
+    "implausible_yield": "单产 (yield ÷ area) outside the crop's record_jin_per_mu in config/catalogue.toml",
     "store_rejected": "the store refused the record's content",
 }
 

@@ -46,6 +46,8 @@ CALLERS: dict[str, tuple[str, str] | None] = {
     "township_editor": ("editor", ZX),
     "district_admin": ("admin", DISTRICT),
 }
+# Callers only some matrices need (the harvest records' rows): a village-scope editor.
+EXTRA_CALLERS: dict[str, tuple[str, str]] = {"village_editor": ("editor", V_DMT)}
 
 
 def cheap(on: Settings) -> Accounts:
@@ -120,12 +122,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     store = SqliteStore(folder / "store.sqlite3")
     alerts = _seed(ctx, store)
     accounts = open_accounts(settings.data_dir, ctx.tree)
-    for name, spec in CALLERS.items():
+    everyone: dict[str, tuple[str, str] | None] = {**CALLERS, **EXTRA_CALLERS}
+    for name, spec in everyone.items():
         if spec is not None:
             accounts.add(name, PASSWORD, spec[0], spec[1], now_ms())
     app = create_app(ctx, store)
     clients = {}
-    for name, spec in CALLERS.items():
+    for name, spec in everyone.items():
         client = app.test_client()
         if spec is not None:
             resp = login(client, name)

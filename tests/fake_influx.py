@@ -388,6 +388,75 @@ def _literal(node: dict[str, Any]) -> tuple[str, Any]:
     raise HttpError(400, "invalid", f"compilation failed: unsupported extern expression {kind}")
 
 
+_RFC3339NANO = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339nano_ns(value: Any, name: str) -> int:
+    m = _RFC3339NANO.fullmatch(value) if isinstance(value, str) else None
+    if m is None:
+        example = "2009-01-02T23:00:00Z" if name == "start" else "2009-01-01T23:00:00Z"
+        raise HttpError(400, "invalid", f"invalid request; error parsing request json: invalid RFC3339Nano for field "
+                        f"{name}, please format your time with RFC3339Nano format, example: {example}")
+    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
+    base = datetime.fromisoformat(m.group(1) + zone)
+    return (base - EPOCH) // timedelta(seconds=1) * 1_000_000_000 + int((m.group(2) or "0").ljust(9, "0"))
+
+
+_DELETE_TOKEN = re.compile(r'\s*(?:(\()|(\))|("(?:[^"\\]|\\.)*")|([A-Za-z_][\w.-]*)|(!=|=~|!~|=|<>|<=|>=|<|>))')
+
+
+def parse_delete_predicate(text: str) -> Callable[[dict[str, str]], bool]:
+    """The delete predicate's grammar (InfluxDB's predicate package): ``key = "value"`` terms, keys
+    bare or double-quoted, joined by AND (any case), parentheses allowed; an empty predicate matches
+    every series. Anything else is the server's 400 with its message and position."""
+    def bad(message: str) -> HttpError:
+        return HttpError(400, "invalid", f"invalid request; error parsing request json: {message}")
+
+    tokens: list[tuple[str, str, int]] = []
+    i = 0
+    while i < len(text):
+        if text[i:].strip() == "":
+            break
+        m = _DELETE_TOKEN.match(text, i)
+        if m is None:
+            raise bad(f"invalid predicate at position {i}")
+        kind = ("(" if m.group(1) else ")" if m.group(2) else "str" if m.group(3) else "word" if m.group(4) else "op")
+        tokens.append((kind, m.group(m.lastindex or 0), m.start(m.lastindex or 0)))
+        i = m.end()
+    terms: list[tuple[str, str]] = []
+    expect_term = True
+    for pos, (kind, value, at) in enumerate(tokens):
+        if kind in "()":
+            continue
+        if kind == "word" and value.upper() == "OR":
+            raise bad(f"the logical operator OR is not supported yet at position {at}")
+        if kind == "word" and value.upper() == "AND":
+            if expect_term:
+                raise bad(f"invalid predicate: AND without a left operand at position {at}")
+            expect_term = True
+            continue
+        if kind == "op":
+            continue
+        if not expect_term:
+            continue  # the right operand of the term just read
+        rest = [t for t in tokens[pos + 1:] if t[0] not in "()"]
+        if len(rest) < 2 or rest[0][0] != "op" or rest[1][0] not in ("str", "word"):
+            raise bad(f"invalid predicate at position {at}")
+        op = rest[0][1]
+        if op != "=":
+            raise bad(f"the comparison operator {op} is not supported yet at position {rest[0][2]}")
+        key = json.loads(value) if kind == "str" else value
+        if key in ("_time", "_field", "_value"):
+            raise bad(f"{key} is not supported as a predicate key: delete by field, time or value is not supported "
+                      "in InfluxDB OSS")
+        operand = rest[1][1]
+        terms.append((key, json.loads(operand) if rest[1][0] == "str" else operand))
+        expect_term = False
+    if tokens and expect_term:
+        raise bad("invalid predicate: it ends without an operand")
+    return lambda series: all(series.get(k) == v for k, v in terms)
+
+
 def _error_response(exc: HttpError) -> Response:
     body = json.dumps({"code": exc.code, "message": exc.message}, separators=(",", ":"))
     headers = {"X-Platform-Error-Code": exc.code, **VERSION_HEADERS, **exc.headers}
@@ -417,6 +486,7 @@ class FakeInflux:
         self.write_attempts = 0
         self.writes_ok = 0
         self.requests: list[tuple[str, str]] = []
+        self.deletes: list[tuple[int, int, str]] = []  # (start ns, stop ns, predicate) of each delete done
         # Called with the template name before a query is evaluated: lets a test interleave another
         # client's request (a write landing while a refresh is under way).
         self.before_query: Callable[[str], None] | None = None
@@ -491,6 +561,7 @@ class FakeInflux:
             ("GET", "/api/v2/buckets"): self._list_buckets,
             ("POST", "/api/v2/buckets"): self._create_bucket,
             ("GET", "/api/v2/orgs"): self._list_orgs,
+            ("POST", "/api/v2/delete"): self._delete,
         }
         handler = routes.get((method, path))
         if handler is None and method == "DELETE" and path.startswith("/api/v2/buckets/"):
@@ -633,6 +704,42 @@ class FakeInflux:
                             f"failure writing points to database: partial write: {conflict} dropped={dropped}")
         return Response(status=204, headers=VERSION_HEADERS)
 
+    # -- delete -------------------------------------------------------------------------------
+
+    def _delete(self, request: Request) -> Response:
+        """``POST /api/v2/delete`` as InfluxDB OSS 2.7 answers it (http/delete_handler.go): a JSON body
+        {start, stop, predicate?} with RFC3339Nano times, org/orgID and bucket/bucketID parameters,
+        204 when done; every point of the bucket whose series key satisfies the predicate and whose
+        time lies in [start, stop] goes. The predicate language is the delete one: ``key="value"``
+        joined by AND, nothing else (no OR, no !=, no regular expressions, not _time/_field/_value)."""
+        try:
+            doc = json.loads(request.get_data() or b"null")
+        except ValueError as exc:
+            raise HttpError(400, "invalid", f"invalid request; error parsing request json: {exc}") from None
+        if not isinstance(doc, dict):
+            raise HttpError(400, "invalid", "invalid request; error parsing request json: not an object")
+        start = _rfc3339nano_ns(doc.get("start"), "start")
+        stop = _rfc3339nano_ns(doc.get("stop"), "stop")
+        org_id = self._org_id(request)
+        name = request.args.get("bucket") or request.args.get("bucketID")
+        if not name:
+            raise HttpError(400, "invalid", "Please provide either bucketID or bucket")
+        bucket = self._bucket(name, org_id)
+        if stop < start:
+            raise HttpError(400, "invalid", "invalid request; error parsing request json: "
+                            "start must not be after stop")
+        match = parse_delete_predicate(str(doc.get("predicate") or ""))
+        with self._lock:
+            for (measurement, tags), times in list(bucket.series.items()):
+                if not match({"_measurement": measurement, **dict(tags)}):
+                    continue
+                for t in [t for t in times if start <= t <= stop]:
+                    del times[t]
+                if not times:
+                    del bucket.series[(measurement, tags)]
+            self.deletes.append((start, stop, str(doc.get("predicate") or "")))
+        return Response(status=204, headers=VERSION_HEADERS)
+
     # -- query --------------------------------------------------------------------------------
 
     def _query(self, request: Request) -> Response:
@@ -772,15 +879,22 @@ class FakeInflux:
             part = template.split("_", 1)[1]
             chosen = [r for r in rows if r.measurement == "telemetry" and r.field == p["_metric"] and in_region(r)]
             return [("_result", per_series(chosen, part))]
+        approved = template.endswith("_approved")
+        template = template.removesuffix("_approved")
+
+        def status_ok(r: Row) -> bool:  # r.status != "void", or == "approved" (a missing tag reads as "")
+            return r.tags.get("status", "") == "approved" if approved else r.tags.get("status", "") != "void"
+
         if template in ("yield_sums", "yield_sums_crop"):
             chosen = [r for r in rows if r.measurement == "yield" and r.field in ("yield_kg", "area_ha")
-                      and in_region(r) and (template == "yield_sums" or r.tags.get("crop") == p["_crop"])]
+                      and in_region(r) and status_ok(r)
+                      and (template == "yield_sums" or r.tags.get("crop") == p["_crop"])]
             return [("sum", _group_reduce(chosen, [p["_by"], "_field"], "sum")),
                     ("count", _group_reduce([r for r in chosen if r.field == "yield_kg"], [p["_by"], "_field"],
                                             "count"))]
         if template in ("yield_source_count", "yield_source_count_crop"):
             chosen = [r for r in rows if r.measurement == "yield" and r.field == "source" and in_region(r)
-                      and r.value == p["_source"]
+                      and r.value == p["_source"] and status_ok(r)
                       and (template == "yield_source_count" or r.tags.get("crop") == p["_crop"])]
             return [("_result", _group_reduce(chosen, [], "count"))]
         if template in ("yield_first", "yield_last"):
@@ -789,9 +903,15 @@ class FakeInflux:
             times = [pick(g, key=lambda r: r.time).time for g in _series_fields(chosen).values()]
             return [("_result", [Table([("_time", "dateTime:RFC3339", False)], [[t]]) for t in sorted(times)])]
         if template == "yield_records":
-            chosen = [r for r in rows if r.measurement == "yield" and in_region(r)]
-            keep = ["_time", "village", "device", "crop", "plot", "area_ha", "yield_kg", "moisture_pct", "source"]
-            return [("_result", _pivot_table(chosen, keep, p["_limit"]))]
+            chosen = [r for r in rows if r.measurement == "yield" and in_region(r) and status_ok(r)]
+            return [("_result", _pivot_table(chosen, RECORD_KEEP, p["_limit"]))]
+        if template in ("records_page", "record_by_id"):
+            chosen = [r for r in rows if r.measurement == "yield"
+                      and (in_region(r) if template == "records_page" else r.tags.get("entry") == p["_entry"])]
+            return [("_result", _records_table(chosen, p, template == "records_page"))]
+        if template == "record_revisions":
+            chosen = [r for r in rows if r.measurement == "yield_revision" and r.tags.get("entry") == p["_entry"]]
+            return [("_result", _revisions_table(chosen))]
         if template in ("latest_telemetry", "latest_yield"):
             chosen = [r for r in rows if in_region(r) and (r.measurement == "telemetry" if template ==
                                                            "latest_telemetry" else
@@ -1092,6 +1212,51 @@ def _state_table(rows: list[Row], pending_only: bool) -> list[Table]:
     cols = [("_time", "dateTime:RFC3339", False)] + [(c, types[c], False) for c in ("dirty", "rolled") if c in present]
     records.sort(key=lambda rec: rec["_time"])
     return [Table(cols, [[rec.get(c) for c, _, _ in cols] for rec in records])]
+
+
+RECORD_KEEP = ["_time", "village", "device", "crop", "plot", "area_ha", "yield_kg", "moisture_pct", "source", "entry",
+               "status", "entered_by", "revision", "updated"]
+
+
+def _keep_table(rows: list[Row], records: list[dict[str, Any]], types: dict[str, str], keep: list[str]) -> list[Table]:
+    """``keep(columns)`` after ``pivot |> group()``: the table's own column order (_time, tags sorted,
+    then the pivoted fields sorted), one table, or none when no record is left."""
+    if not records:
+        return []
+    tags = sorted({k for r in rows for k in r.tags})
+    fields = sorted({r.field for r in rows})
+    cols = [c for c in ["_time", *tags, *fields] if c in keep]
+    return [Table([(c, "dateTime:RFC3339" if c == "_time" else types[c], False) for c in cols],
+                  [[rec.get(c) for c in cols] for rec in records])]
+
+
+def _records_table(rows: list[Row], p: dict[str, Any], page: bool) -> list[Table]:
+    """records_page: pivot, the optional filters (a missing column is null, and null == x is false),
+    the keyset cursor, sort by (_time, entry) descending, limit; record_by_id: pivot, sort by _time."""
+    records, types = _pivot_rows(rows)
+    if page:
+        def keep(rec: dict[str, Any]) -> bool:
+            after = (rec["_time"] < p["_afterTime"]
+                     or (rec["_time"] == p["_afterTime"] and (rec.get("entry") or "") < p["_afterEntry"]))
+            return ((not p["_byCrop"] or rec.get("crop") == p["_crop"])
+                    and (not p["_byStatus"] or rec.get("status") == p["_status"])
+                    and (not p["_byPlot"] or rec.get("plot") == p["_plot"])
+                    and (not p["_bySource"] or rec.get("source") in (p["_source1"], p["_source2"]))
+                    and (not p["_byAfter"] or after))
+
+        if p["_limit"] < 0:
+            raise HttpError(400, "invalid", "runtime error: limit: n must be non-negative")
+        records = sorted(filter(keep, records), key=lambda rec: (rec["_time"], rec.get("entry") or ""),
+                         reverse=True)[:p["_limit"]]
+    else:
+        records.sort(key=lambda rec: rec["_time"], reverse=True)
+    return _keep_table(rows, records, types, RECORD_KEEP)
+
+
+def _revisions_table(rows: list[Row]) -> list[Table]:
+    records, types = _pivot_rows(rows)
+    records.sort(key=lambda rec: rec.get("revision") or 0)
+    return _keep_table(rows, records, types, ["_time", "entry", "revision", "at", "by", "reason", "changes", "status"])
 
 
 ALERT_KEEP = ["_time", "key", "kind", "village", "severity", "device", "message", "value", "threshold",

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from service.records import Revision, YieldRecord, new_record_id
 from service.times import format_local, now_ms
 from tests.access_support import (  # noqa: F401 (fixture)
     CALLERS,
@@ -19,6 +20,7 @@ from tests.access_support import (  # noqa: F401 (fixture)
     DEV_QYM,
     DEV_XJT,
     DISTRICT,
+    EXTRA_CALLERS,
     PASSWORD,
     V_DMT,
     V_QYM,
@@ -153,6 +155,88 @@ def test_every_endpoint_answers_each_caller_as_it_should_and_shows_nothing_outsi
         scope = spec[1]
         body = resp.get_json() if resp.mimetype == "application/json" else text
         assert leaks(world.ctx, scope, body) == [], (caller, case.name)
+
+
+# -- harvest records (issue 18): six callers, a village-scope editor among them -------------------------
+RECORD_ORDER = [*ORDER, "village_editor"]
+RECORD_SCOPES = {**CALLERS, **EXTRA_CALLERS}
+
+
+def _fresh(world: World, village: str, by: str = "clerk") -> str:
+    """A new staff record in ``village`` entered by ``by``: each caller changes a record of its own."""
+    rec = YieldRecord("", village, now_ms() - 120_000, "corn", 0.1, 100.0, source="api", id=new_record_id(),
+                      entered_by=by, updated=now_ms())
+    world.store.save_record(rec, Revision(rec.record_id, 1, now_ms(), by, "", {}, "submitted"))
+    return rec.record_id
+
+
+def _rec(village: str, tail: str = "") -> Callable[[World], str]:
+    return lambda w: f"/api/v1/yields/records/{_fresh(w, village)}{tail}"
+
+
+RECORD_CASES = [
+    Case("records list: own township", "GET", f"/api/v1/yields/records?region={ZX}", (401, 200, 200, 200, 200, 200)),
+    Case("records list: default", "GET", "/api/v1/yields/records", (401, 200, 200, 200, 200, 200)),
+    Case("records list: other township", "GET", f"/api/v1/yields/records?region={YML}",
+         (401, 403, 403, 403, 200, 403)),
+    Case("record: own village", "GET", _rec(V_DMT), (401, 200, 200, 200, 200, 200)),
+    Case("record: sibling village", "GET", _rec(V_XJT), (401, 403, 200, 200, 200, 403)),
+    Case("record: other township", "GET", _rec(V_QYM), (401, 403, 403, 403, 200, 403)),
+    Case("record history: own village", "GET", _rec(V_DMT, "/history"), (401, 200, 200, 200, 200, 200)),
+    Case("record history: other township", "GET", _rec(V_QYM, "/history"), (401, 403, 403, 403, 200, 403)),
+    Case("correct: own village", "PATCH", _rec(V_DMT), (401, 403, 403, 200, 200, 200),
+         lambda caller: {"yield_jin": 1500, "reason": "称错"}),
+    Case("correct: sibling village", "PATCH", _rec(V_XJT), (401, 403, 403, 200, 200, 403),
+         lambda caller: {"yield_jin": 1500, "reason": "称错"}),
+    Case("correct: other township", "PATCH", _rec(V_QYM), (401, 403, 403, 403, 200, 403),
+         lambda caller: {"yield_jin": 1500, "reason": "称错"}),
+    Case("void: own village", "POST", _rec(V_DMT, "/void"), (401, 403, 403, 200, 200, 200),
+         lambda caller: {"reason": "重复"}),
+    Case("void: other township", "POST", _rec(V_QYM, "/void"), (401, 403, 403, 403, 200, 403),
+         lambda caller: {"reason": "重复"}),
+    Case("review: own village", "POST", _rec(V_DMT, "/review"), (401, 403, 403, 200, 200, 403),
+         lambda caller: {"decision": "approve", "comment": "已核"}),
+    Case("review: other township", "POST", _rec(V_QYM, "/review"), (401, 403, 403, 403, 200, 403),
+         lambda caller: {"decision": "return"}),
+]
+
+
+@pytest.mark.parametrize("case", RECORD_CASES, ids=[c.name for c in RECORD_CASES])
+def test_every_record_endpoint_answers_six_callers_as_it_should(world: World, case: Case) -> None:
+    for caller, expected in zip(RECORD_ORDER, case.expect, strict=True):
+        client = world.clients[caller]
+        url = case.url(world) if callable(case.url) else case.url
+        headers = {"X-CSRFToken": page_csrf(client)} if case.method != "GET" and caller != "anonymous" else {}
+        resp = client.open(url, method=case.method, json=case.body(caller) if case.body else None, headers=headers)
+        assert resp.status_code == expected, (caller, resp.get_data(as_text=True)[:300])
+        if resp.status_code in (401, 403):
+            assert set(resp.get_json()) == {"error"}
+            assert resp.get_json()["error"]["code"] == {401: "unauthorized", 403: "forbidden"}[resp.status_code]
+        spec = RECORD_SCOPES[caller]
+        if spec is not None and resp.status_code == 200:
+            assert leaks(world.ctx, spec[1], resp.get_json()) == [], (caller, case.name)
+
+
+def test_a_reviewer_cannot_approve_a_record_they_entered_and_a_village_editor_is_told_why(world: World) -> None:
+    for caller in ("township_editor", "district_admin"):
+        url = f"/api/v1/yields/records/{_fresh(world, V_DMT, by=caller)}/review"
+        client = world.clients[caller]
+        resp = client.post(url, json={"decision": "approve"}, headers={"X-CSRFToken": page_csrf(client)})
+        assert resp.status_code == 403 and "不能审核自己录入的记录" in resp.get_json()["error"]["message"]
+    client = world.clients["village_editor"]
+    resp = client.post(f"/api/v1/yields/records/{_fresh(world, V_DMT)}/review", json={"decision": "approve"},
+                       headers={"X-CSRFToken": page_csrf(client)})
+    assert resp.status_code == 403 and "村级账号不能审核" in resp.get_json()["error"]["message"]
+
+
+def test_an_entry_records_the_account_that_entered_it(world: World) -> None:
+    client = world.clients["village_editor"]
+    body = {"village": V_DMT, "ts": format_local(now_ms() - 30_000, TZ), "crop": "corn", "area_mu": 1,
+            "yield_jin": 1234}
+    resp = client.post("/api/v1/yields", json=body, headers={"X-CSRFToken": page_csrf(client)})
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    got = _get(world, "village_editor", f"/api/v1/yields/records/{resp.get_json()['id']}")
+    assert (got["entered_by"], got["source"], got["status"]) == ("village_editor", "staff", "submitted")
 
 
 def _get(world: World, caller: str, url: str) -> Any:

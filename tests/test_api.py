@@ -177,13 +177,17 @@ def test_post_yield_stores_the_record_and_answers_in_the_request_units(client: F
             "moisture_pct": 28.5}  # no plot: config/plots.yaml names the plots that exist
     resp = client.post("/api/v1/yields", json=body)
     assert resp.status_code == 201, resp.get_data(as_text=True)
-    assert resp.get_json() == {"village": V_DMT, "township": ZX, "ts": ts, "crop": "corn", "area_mu": 12.5,
-                               "yield_jin": 15000.0, "plot": "", "moisture_pct": 28.5, "source": "api"}
+    stored = dict(resp.get_json())
+    first_id = stored.pop("id")
+    assert stored.pop("status") == "submitted"
+    assert stored == {"village": V_DMT, "township": ZX, "ts": ts, "crop": "corn", "area_mu": 12.5,
+                      "yield_jin": 15000.0, "plot": "", "moisture_pct": 28.5, "source": "api"}
     ans = get_json(client, "/api/v1/yields", region=V_DMT, year=local_year(ts_ms, TZ))
     assert ans["total"] == {"records": 1, "area": 12.5, "yield": 15000.0, "yield_per_area": 1200.0,
                             "unattributed_records": 0}
-    # the same record again replaces itself
-    assert client.post("/api/v1/yields", json=body).status_code == 201
+    # the same record again is refused as a duplicate of the first (issue 18), counted once
+    again = client.post("/api/v1/yields", json=body)
+    assert again.status_code == 409 and again.get_json()["error"]["id"] == first_id
     assert get_json(client, "/api/v1/yields", region=V_DMT, year=local_year(ts_ms, TZ))["total"]["records"] == 1
 
 

@@ -56,3 +56,10 @@ def test_points_read_counts_what_storage_hands_over_per_dashboard_call(tmp_path:
     assert calls["devices (district)"]["read"] <= 10 * r["stations"]  # one point per series, not the history
     assert calls["health (counters)"]["read"] <= 10
     assert all(c["read"] <= c["in_range"] for c in calls.values())
+
+
+def test_import_bench_stores_every_row_once_in_both_formats(tmp_path: Path) -> None:
+    r = run("import_yields.py", "--rows", "300", "--runs", "1", out=tmp_path / "i.json")
+    assert set(r["formats"]) == {"xlsx records", "xlsx points", "csv records", "csv points"}
+    for f in r["formats"].values():  # the script itself fails unless 300 were stored, then none added again
+        assert f["rows_per_s"] > 0 and f["ratio_to_target"] == pytest.approx(f["s_per_10k_rows"] / 10, abs=1e-3)

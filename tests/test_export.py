@@ -71,7 +71,9 @@ def test_xlsx_of_the_district_in_numbers(client: FlaskClient, harvests: None) ->
     detail = rows_of(wb["收获记录"])
     assert detail[1][5:8] == ["面积（亩）", "产量（斤）", "亩产（斤/亩）"]
     assert ["2025-01-01T00:30:00+08:00", "杨木林子镇", "前杨木林子村", "玉米", None, 1.0, 1100.0, 1100.0,
-            "人工录入", None, None] in detail
+            "人工录入", None, None, "待审核"] in [r[:-1] for r in detail]
+    ids = [r[-1] for r in detail[2:]]
+    assert len(set(ids)) == len(ids) == 5 and all(ids)  # 编号: each record's id, for an exact re-import
 
 
 def test_detail_rows_carry_the_plots_name_and_area_groups(client: FlaskClient, store: SqliteStore,
@@ -82,10 +84,10 @@ def test_detail_rows_carry_the_plots_name_and_area_groups(client: FlaskClient, s
                               crop_yield(DMT, "2025-10-09T09:00", "corn", 40, 46_000, plot=plain.id)]))
     wb = load_workbook(io.BytesIO(client.get("/export/yields.xlsx?region=211204101&year=2025").data))
     detail = rows_of(wb["收获记录"])
-    assert detail[1][-3:] == ["来源", "地块名称", "片区"]
+    assert detail[1][-5:] == ["来源", "地块名称", "片区", "状态", "编号"]
     by_plot = {r[4]: r for r in detail[2:]}
-    assert by_plot[demo.id][-2:] == [demo.name, "垦地共建示范区"]
-    assert by_plot[plain.id][-2:] == [plain.name, None]  # no group: an empty cell
+    assert by_plot[demo.id][-4:-2] == [demo.name, "垦地共建示范区"]
+    assert by_plot[plain.id][-4:-2] == [plain.name, None]  # no group: an empty cell
 
 
 def test_csv_equals_the_api_and_opens_in_excel(client: FlaskClient, harvests: None) -> None:

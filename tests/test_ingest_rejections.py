@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -27,6 +27,15 @@ from tests.test_ingest import (
 TELEMETRY = f"nongyun/v1/{STATION}/telemetry"
 HOUR = 3_600_000
 
+
+@pytest.fixture(scope="module")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """This module's own broker: the counts below are exact, and the retained statuses other modules
+    leave on the session's broker (the simulator's device clients) would reach every ingest here."""
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto-rejections")).start()
+    yield broker
+    broker.stop()
+
 # reason → (topic, payload) built from "now"; store_rejected is the store's to raise (test_ingest_props).
 CASES: dict[str, Callable[[int], tuple[str, bytes | dict[str, object] | list[object]]]] = {
     "bad_topic": lambda now: ("nongyun/v1/not.a.device/telemetry", reading(now)),
@@ -40,6 +49,8 @@ CASES: dict[str, Callable[[int], tuple[str, bytes | dict[str, object] | list[obj
     "unknown_metric": lambda now: (TELEMETRY, reading(now, leaf_wetness=3.0)),
     "unknown_crop": lambda now: (f"nongyun/v1/{SCALE}/yield",
                                  {"ts": now, "crop": "durian", "area_mu": 10, "yield_jin": 9000}),
+    "implausible_yield": lambda now: (f"nongyun/v1/{SCALE}/yield",  # issue 18: 900,000 斤 on 1 亩 of corn
+                                      {"ts": now, "crop": "corn", "area_mu": 1, "yield_jin": 900_000}),
     "not_finite": lambda now: (TELEMETRY, {"ts": now, "readings": {"air_temp": "warm"}}),
     "out_of_range": lambda now: (TELEMETRY, reading(now, soil_moisture=100.5)),
     "time_in_future": lambda now: (TELEMETRY, reading(now + HOUR)),

@@ -6,6 +6,7 @@ never data. A harvest's free-text plot is stored as text, never run."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -62,8 +63,9 @@ def _refused(resp: Any, where: str) -> None:
     assert resp.status_code in (400, 404, 405), (where, resp.status_code, resp.get_data(as_text=True)[:200])
     if resp.mimetype == "application/json":
         body = resp.get_json()
-        assert set(body) == {"error"} and body["error"]["code"] in ("bad_request", "not_found",
-                                                                    "method_not_allowed"), where
+        # bad_request, not_found, ... or the rule's own code (unknown_crop, implausible_yield)
+        assert set(body) == {"error"} and re.fullmatch(r"[a-z_]{3,40}", body["error"]["code"]), where
+        assert resp.status_code != 400 or body["error"]["code"] not in ("not_found", "method_not_allowed"), where
     else:
         text = resp.get_data(as_text=True)
         assert "清河区" not in text and "records" not in text, where  # an error page, not a page of data

@@ -5,6 +5,7 @@ declares the login every operation but its own needs."""
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from service.store.base import Alert
 from service.store.sqlite import SqliteStore
 from service.times import format_local, now_ms
 from service.web import create_app
+from tests.access_support import page_csrf
 from tests.test_api_support import TZ, api_ctx, api_settings, app, client, crop_yield, reading, seed, store  # noqa: F401 (fixtures)
 
 
@@ -108,10 +110,21 @@ def test_answers_match_their_documented_schemas(client: FlaskClient, store: Sqli
         ("get", "/api/v1/health", "/api/v1/health", None),
         ("get", "/api/v1/rejections", "/api/v1/rejections", None),
         ("get", "/api/v1/openapi.json", "/api/v1/openapi.json", None),
+        ("get", "/api/v1/yields/records?limit=1", "/api/v1/yields/records", None),
+        ("get", "/api/v1/yields/records/{id}?unit=si", "/api/v1/yields/records/{record_id}", None),
+        ("patch", "/api/v1/yields/records/{id}", "/api/v1/yields/records/{record_id}",
+         {"yield_jin": 3000, "reason": "称重单抄错"}),
+        ("post", "/api/v1/yields/records/{id}/review", "/api/v1/yields/records/{record_id}/review",
+         {"decision": "return", "comment": "请核对"}),
+        ("post", "/api/v1/yields/records/{id}/void", "/api/v1/yields/records/{record_id}/void", {"reason": "重复"}),
+        ("get", "/api/v1/yields/records/{id}/history", "/api/v1/yields/records/{record_id}/history", None),
     ]
     checked = set()
+    entered = ""
     for method, url, path, body in calls:
-        resp = client.open(url, method=method.upper(), json=body)
+        resp = client.open(url.replace("{id}", entered), method=method.upper(), json=body)
+        if path == "/api/v1/yields" and method == "post":
+            entered = resp.get_json()["id"]
         responses = doc["paths"][path][method]["responses"]
         status = str(resp.status_code)
         assert status in responses and status.startswith("2"), (url, resp.get_data(as_text=True))
@@ -119,6 +132,16 @@ def test_answers_match_their_documented_schemas(client: FlaskClient, store: Sqli
         errors = [e.message for e in _validator(doc, ref).iter_errors(resp.get_json())]
         assert errors == [], (url, errors)
         checked.add((path, method))
+    # the ledger import is a multipart upload with the page's CSRF token (not JSON)
+    ledger = ("收获时间,乡镇（街道）,村（社区）,作物,地块,面积（亩）,产量（斤）\r\n"
+              "2025-10-02 09:00,张相镇,大孟屯村,玉米,,10,11000\r\n")
+    resp = client.post("/api/v1/yields/import", content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(ledger.encode("utf-8-sig")), "ledger.csv")},
+                       headers={"X-CSRFToken": page_csrf(client, "/import")})
+    ref = doc["paths"]["/api/v1/yields/import"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert [e.message for e in _validator(doc, ref["$ref"]).iter_errors(resp.get_json())] == []
+    checked.add(("/api/v1/yields/import", "post"))
     assert checked == {(p, m) for p, ops in doc["paths"].items() for m in ops}  # every operation exercised
 
 

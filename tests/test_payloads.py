@@ -238,6 +238,9 @@ REJECTED: dict[str, list[tuple[str, bytes]]] = {
                      (YIELD, orjson.dumps({"ts": NOW, "crop": "corn", "area_ha": 1, "yield_kg": -1})),
                      (YIELD, orjson.dumps({"ts": NOW, "crop": "corn", "area_ha": 1, "yield_kg": 1,
                                            "moisture_pct": 101}))],
+    "implausible_yield": [(YIELD, orjson.dumps({"ts": NOW, "crop": "corn", "area_mu": 1, "yield_jin": 900_000})),
+                          (YIELD, orjson.dumps({"ts": NOW, "crop": "corn", "area_ha": 1, "yield_kg": 1})),
+                          (YIELD, orjson.dumps({"ts": NOW, "crop": "potato", "area_mu": 1, "yield_jin": 900}))],
     "time_in_future": [(TELEMETRY, orjson.dumps(_t(NOW + 5 * 60_000 + 1)))],
     "time_too_old": [(TELEMETRY, orjson.dumps(_t(NOW - 365 * 86_400_000 - 1)))],
 }
@@ -296,8 +299,10 @@ def test_valid_telemetry_is_accepted_exactly(decoder: PayloadDecoder, values: li
 
 
 @NO_FIXTURE_CHECK
-@given(mu=st.floats(0.01, 100_000), jin=st.floats(0, 10_000_000), crop=st.sampled_from(["corn", "rice", "soybean"]))
-def test_valid_yields_are_converted_to_si(decoder: PayloadDecoder, mu: float, jin: float, crop: str) -> None:
+@given(mu=st.floats(0.01, 10_000), per_mu=st.floats(0, 1), crop=st.sampled_from(["corn", "rice", "soybean"]))
+def test_valid_yields_are_converted_to_si(decoder: PayloadDecoder, mu: float, per_mu: float, crop: str) -> None:
+    lo, hi = decoder.catalogue.crops[crop].record_jin_per_mu  # a plausible 单产 (tests/test_plausible_yield.py)
+    jin = mu * (lo + (hi - lo) * per_mu)
     body = {"ts": NOW, "crop": crop, "area_mu": mu, "yield_jin": jin}
     [y] = decoder.decode(YIELD, orjson.dumps(body), NOW).yields
     assert y.area_ha == pytest.approx(mu / 15)

@@ -60,9 +60,10 @@ def _totals(t: YieldTotals | None) -> Totals:
 
 def yield_totals(ctx: Context, store: Store, *, region: str | None, year: int | None, crop: str | None,
                  group_by: YieldsGroup | None, now: int, within: Region | None = None,
-                 area_group: str | None = None) -> YieldsReport:
+                 area_group: str | None = None, status: Literal["approved"] | None = None) -> YieldsReport:
     """``within``: only the villages of the caller's scope count (the region lies above it).
-    ``area_group``: only records of that group's plots (NotFound-like BadInput for an unknown id)."""
+    ``area_group``: only records of that group's plots (NotFound-like BadInput for an unknown id).
+    ``status``: approved counts only approved records; None every record that is not void."""
     tz = ctx.settings.tz
     node = ctx.tree.get(region or ctx.tree.district.code)
     part = within or node
@@ -77,17 +78,17 @@ def yield_totals(ctx: Context, store: Store, *, region: str | None, year: int | 
                   else (year_bounds(FIRST_YEAR, tz)[0], year_bounds(LAST_YEAR, tz)[1]))
     region_q = InRegion.of(part)
     if grouping == "area_group" or area_group is not None:
-        per_plot = store.yields(YieldsQuery(region_q, start, end, "plot", tz, crop))
+        per_plot = store.yields(YieldsQuery(region_q, start, end, "plot", tz, crop, status))
         if area_group is not None:
             members = {p.id for p in ctx.land.plots(part.code, area_group)}
             per_plot = [t for t in per_plot if t.key in members]
         found = _by_area_group(ctx, per_plot) if grouping == "area_group" else _by_tier(ctx, per_plot, grouping)
         total = _sum(per_plot)
     else:
-        found = store.yields(YieldsQuery(region_q, start, end, grouping, tz, crop))
+        found = store.yields(YieldsQuery(region_q, start, end, grouping, tz, crop, status))
         total = _sum(found)
     unattributed = (0 if area_group is not None
-                    else store.yields_unattributed(YieldsQuery(region_q, start, end, "district", tz, crop)))
+                    else store.yields_unattributed(YieldsQuery(region_q, start, end, "district", tz, crop, status)))
     by_key = {t.key: t for t in found}
     groups: list[GroupTotals] = []
     if grouping in LEVEL_DIGITS:

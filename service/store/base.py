@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, cast
 from zoneinfo import ZoneInfo
 
-from ..records import Batch, Rejection, YieldRecord
+from ..records import Batch, Rejection, Revision, YieldRecord
 from ..regions import Region
 
 Agg = Literal["mean", "min", "max", "sum", "count"]
@@ -87,6 +87,23 @@ class YieldsQuery:
     group_by: YieldsGroup
     tz: ZoneInfo
     crop: str | None = None
+    status: Literal["approved"] | None = None  # None: every record that is not void
+
+
+@dataclass(frozen=True)
+class RecordsQuery:
+    """Harvest records newest first, ``(ts, id)`` descending; ``after`` is the last row of the
+    previous page (keyset pagination: a page costs the same however deep it lies)."""
+
+    region: InRegion
+    start: int
+    end: int
+    limit: int = 100
+    crop: str | None = None
+    status: str | None = None  # None: every status, void included
+    sources: tuple[str, ...] = ()  # stored source values; () = any
+    plot: str | None = None
+    after: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -174,7 +191,7 @@ class Store(Protocol):
         """Σrecords, Σarea and Σyield per group; ratios are the caller's (area-weighted)."""
 
     def yield_records(self, region: InRegion, start: int, end: int, limit: int = 500) -> list[YieldRecord]:
-        """The individual yield records in a region and time range, newest first."""
+        """The individual yield records in a region and time range that are not void, newest first."""
 
     def yields_unattributed(self, q: YieldsQuery) -> int:
         """How many of the records ``yields(q)`` sums were attributed to their device's village by
@@ -239,6 +256,35 @@ class JobsStore(Store, Protocol):
 
     def mark_delivered(self, alert_id: int, channel: AlertChannel, version: int) -> None:
         """Record that ``version`` of the alert went out on ``channel`` (never moves backwards)."""
+
+
+class RecordsStore(Store, Protocol):
+    """A store that keeps harvest records with ids, status and revisions (DESIGN.md "Harvest records").
+
+    Nothing is ever deleted: a correction replaces the record's point (same id) and appends a
+    revision; a void sets its status. tests/store/test_records_contract.py checks both backends."""
+
+    def list_records(self, q: RecordsQuery) -> list[YieldRecord]:
+        """Records matching ``q``, newest first by (ts, id), at most ``q.limit``."""
+
+    def get_record(self, record_id: str) -> YieldRecord | None:
+        """One record by id, void ones too; None when there is none."""
+
+    def save_record(self, rec: YieldRecord, revision: Revision, replaces: YieldRecord | None = None) -> None:
+        """Store ``rec`` (a new entry when ``replaces`` is None, else the next revision of that
+        record, whose point it replaces) and append ``revision`` to its history, atomically where the
+        backend allows. Conflict when the stored record is no longer at ``replaces.revision``."""
+
+    def save_records(self, items: list[tuple[YieldRecord, Revision, YieldRecord | None]]) -> None:
+        """``save_record`` for many (an import), in one transaction where the backend allows."""
+
+    def record_history(self, record_id: str) -> list[Revision]:
+        """Every stored revision of the record, oldest first (device records have none until changed)."""
+
+
+def as_records_store(store: Store) -> RecordsStore | None:
+    """The store as a RecordsStore when its backend keeps record revisions, else None."""
+    return cast(RecordsStore, store) if hasattr(store, "save_record") else None
 
 
 def as_jobs_store(store: Store) -> JobsStore | None:

@@ -70,26 +70,47 @@ READINGS: dict[str, dict[Tier, str]] = {part: _tiers(_READINGS.replace("{fn}", p
 _YIELDS = """data = () => from(bucket: _bucket)
   |> range(start: _start, stop: _stop)
   |> filter(fn: (r) => r._measurement == "yield" and (r._field == "yield_kg" or r._field == "area_ha")
-                       and {region}{crop})
+                       and {region}{crop}{status})
 
 data() |> group(columns: [_by, "_field"]) |> sum() |> yield(name: "sum")
 data() |> filter(fn: (r) => r._field == "yield_kg") |> group(columns: [_by, "_field"]) |> count()
   |> yield(name: "count")
 """
 
-YIELD_SUMS: dict[Tier, str] = _tiers(_YIELDS.replace("{crop}", ""))
-YIELD_SUMS_CROP: dict[Tier, str] = _tiers(_YIELDS.replace("{crop}", " and r.crop == _crop"))
+# Harvest records (issue 18): aggregates count every record that is not void (a tag, so the filter
+# is pushed down); the ``_approved`` variants only approved ones.
+NOT_VOID = ' and r.status != "void"'
+APPROVED = ' and r.status == "approved"'
+
+
+def _statuses(text: str, name: str) -> dict[str, str]:
+    return {name: text.replace("{status}", NOT_VOID), f"{name}_approved": text.replace("{status}", APPROVED)}
+
+
+YIELD_SUMS: dict[Tier, str] = _tiers(_YIELDS.replace("{crop}", "").replace("{status}", NOT_VOID))
+YIELD_SUMS_CROP: dict[Tier, str] = _tiers(
+    _YIELDS.replace("{crop}", " and r.crop == _crop").replace("{status}", NOT_VOID))
 
 # How many yield records of a region were attributed by fallback: their ``source`` field says so.
 _YIELD_SOURCE_COUNT = """from(bucket: _bucket)
   |> range(start: _start, stop: _stop)
-  |> filter(fn: (r) => r._measurement == "yield" and r._field == "source" and {region}{crop})
+  |> filter(fn: (r) => r._measurement == "yield" and r._field == "source" and {region}{crop}{status})
   |> filter(fn: (r) => r._value == _source)
   |> group()
   |> count()
 """
-YIELD_SOURCE_COUNT: dict[Tier, str] = _tiers(_YIELD_SOURCE_COUNT.replace("{crop}", ""))
-YIELD_SOURCE_COUNT_CROP: dict[Tier, str] = _tiers(_YIELD_SOURCE_COUNT.replace("{crop}", " and r.crop == _crop"))
+YIELD_SOURCE_COUNT: dict[Tier, str] = _tiers(_YIELD_SOURCE_COUNT.replace("{crop}", "").replace("{status}", NOT_VOID))
+YIELD_SOURCE_COUNT_CROP: dict[Tier, str] = _tiers(
+    _YIELD_SOURCE_COUNT.replace("{crop}", " and r.crop == _crop").replace("{status}", NOT_VOID))
+# name → tier → text, for every (template, status filter) of the two aggregates above
+YIELD_AGGREGATES: dict[str, dict[Tier, str]] = {
+    **{k: _tiers(v) for k, v in _statuses(_YIELDS.replace("{crop}", ""), "yield_sums").items()},
+    **{k: _tiers(v) for k, v in _statuses(_YIELDS.replace("{crop}", " and r.crop == _crop"),
+                                          "yield_sums_crop").items()},
+    **{k: _tiers(v) for k, v in _statuses(_YIELD_SOURCE_COUNT.replace("{crop}", ""), "yield_source_count").items()},
+    **{k: _tiers(v) for k, v in _statuses(_YIELD_SOURCE_COUNT.replace("{crop}", " and r.crop == _crop"),
+                                          "yield_source_count_crop").items()},
+}
 
 # The first and last harvest time of a region: which years group_by=year has to sum.
 _YIELD_SPAN = """from(bucket: _bucket)
@@ -101,15 +122,54 @@ _YIELD_SPAN = """from(bucket: _bucket)
 YIELD_FIRST: dict[Tier, str] = _tiers(_YIELD_SPAN.replace("{fn}", "first"))
 YIELD_LAST: dict[Tier, str] = _tiers(_YIELD_SPAN.replace("{fn}", "last"))
 
+RECORD_COLUMNS = ('["_time", "village", "device", "crop", "plot", "area_ha", "yield_kg", "moisture_pct", "source", '
+                  '"entry", "status", "entered_by", "revision", "updated"]')
 YIELD_RECORDS: dict[Tier, str] = _tiers("""from(bucket: _bucket)
   |> range(start: _start, stop: _stop)
-  |> filter(fn: (r) => r._measurement == "yield" and {region})
+  |> filter(fn: (r) => r._measurement == "yield" and {region} and r.status != "void")
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
   |> group()
   |> sort(columns: ["_time"], desc: true)
   |> limit(n: _limit)
-  |> keep(columns: ["_time", "village", "device", "crop", "plot", "area_ha", "yield_kg", "moisture_pct", "source"])
-""")
+  |> keep(columns: COLUMNS)
+""".replace("COLUMNS", RECORD_COLUMNS))
+
+# A page of records, newest first by (time, entry): the region pushed down, the optional filters and
+# the keyset cursor after the pivot (on one row per record, which is what a page reads anyway).
+RECORDS_PAGE: dict[Tier, str] = _tiers("""from(bucket: _bucket)
+  |> range(start: _start, stop: _stop)
+  |> filter(fn: (r) => r._measurement == "yield" and {region})
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+  |> group()
+  |> filter(fn: (r) => (not _byCrop or r.crop == _crop) and (not _byStatus or r.status == _status)
+                       and (not _byPlot or r.plot == _plot)
+                       and (not _bySource or r.source == _source1 or r.source == _source2)
+                       and (not _byAfter or r._time < _afterTime or (r._time == _afterTime and r.entry < _afterEntry)))
+  |> sort(columns: ["_time", "entry"], desc: true)
+  |> limit(n: _limit)
+  |> keep(columns: COLUMNS)
+""".replace("COLUMNS", RECORD_COLUMNS))
+
+# One record by its id (the ``entry`` tag), over all time: its point and, after a redelivery
+# raced a correction, any stale copy (the backend keeps the highest revision).
+RECORD_BY_ID = """from(bucket: _bucket)
+  |> range(start: _start, stop: _stop)
+  |> filter(fn: (r) => r._measurement == "yield" and r.entry == _entry)
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+  |> group()
+  |> sort(columns: ["_time"], desc: true)
+  |> keep(columns: COLUMNS)
+""".replace("COLUMNS", RECORD_COLUMNS)
+
+# A record's revisions: measurement ``yield_revision``, tag entry, oldest first.
+RECORD_REVISIONS = """from(bucket: _bucket)
+  |> range(start: _start, stop: _stop)
+  |> filter(fn: (r) => r._measurement == "yield_revision" and r.entry == _entry)
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+  |> group()
+  |> sort(columns: ["revision"])
+  |> keep(columns: ["_time", "entry", "revision", "at", "by", "reason", "changes", "status"])
+"""
 
 # ``last()`` on a pushed filter: storage reads the newest point of each series, not the history.
 LATEST_TELEMETRY: dict[Tier, str] = _tiers("""from(bucket: _bucket)
@@ -277,13 +337,13 @@ def _per_tier(name: str, texts: dict[Tier, str]) -> dict[str, str]:
 # is template ``x`` with the township tag's equality as its region filter.
 TEMPLATES: dict[str, str] = {
     **{k: v for part, texts in READINGS.items() for k, v in _per_tier(f"readings_{part}", texts).items()},
-    **_per_tier("yield_sums", YIELD_SUMS),
-    **_per_tier("yield_sums_crop", YIELD_SUMS_CROP),
-    **_per_tier("yield_source_count", YIELD_SOURCE_COUNT),
-    **_per_tier("yield_source_count_crop", YIELD_SOURCE_COUNT_CROP),
+    **{k: v for name, texts in YIELD_AGGREGATES.items() for k, v in _per_tier(name, texts).items()},
     **_per_tier("yield_first", YIELD_FIRST),
     **_per_tier("yield_last", YIELD_LAST),
     **_per_tier("yield_records", YIELD_RECORDS),
+    **_per_tier("records_page", RECORDS_PAGE),
+    "record_by_id": RECORD_BY_ID,
+    "record_revisions": RECORD_REVISIONS,
     **_per_tier("latest_telemetry", LATEST_TELEMETRY),
     **_per_tier("latest_yield", LATEST_YIELD),
     "latest_status": LATEST_STATUS,

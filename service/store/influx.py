@@ -52,7 +52,7 @@ from influxdb_client.service.health_service import HealthService
 from reactivex.scheduler import ThreadPoolScheduler
 
 from ..errors import StoreError, StoreFault, StoreRejected, StoreUnavailable
-from ..records import SOURCE_UNATTRIBUTED, Batch, Rejection, YieldRecord
+from ..records import SOURCE_UNATTRIBUTED, Batch, Rejection, Revision, YieldRecord
 from ..times import DAY_MS, local_year, now_ms, window_start, year_bounds
 from . import flux, influx_rollups, lineproto, rejection_limits
 from .base import (
@@ -62,12 +62,14 @@ from .base import (
     IngestCounters,
     InRegion,
     ReadingsQuery,
+    RecordsQuery,
     RollupProgress,
     Series,
     YieldsQuery,
     YieldTotals,
 )
 from .influx_alerts import InfluxAlerts
+from .influx_records import InfluxRecords, record_of
 from .influx_rollups import HOUR_MS
 
 if TYPE_CHECKING:
@@ -146,6 +148,11 @@ def _retry_after(exc: BaseException) -> float | None:
 Row = dict[str, Any]  # one record of a Flux result: column → value (``result`` and ``table`` included)
 
 
+def _status_suffix(q: YieldsQuery) -> str:
+    """Which variant of an aggregate template: approved records only, or every one not void."""
+    return "_approved" if q.status == "approved" else ""
+
+
 def _col(rec: Row, name: str) -> str:
     return _s(rec.get(name))
 
@@ -193,6 +200,7 @@ class InfluxStore:
         self._last_counter_ns = 0
         self._rollups_ready = False  # the rollup state covers all raw data (see influx_rollups)
         self._alerts = InfluxAlerts(self._query, self._post)
+        self._records = InfluxRecords(self._query, self._post, self._delete_points)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InfluxStore:
@@ -445,9 +453,10 @@ class InfluxStore:
     def _yield_sums(self, q: YieldsQuery, start: int, end: int, by: str) -> list[YieldTotals]:
         params = {"_start": flux.ms_time(start), "_stop": flux.ms_time(end), "_by": by,
                   **flux.region_params(q.region)}
-        template = f"yield_sums@{q.region.tier}"
+        name = "yield_sums"
         if q.crop is not None:
-            template, params["_crop"] = f"yield_sums_crop@{q.region.tier}", lineproto.enc(q.crop)
+            name, params["_crop"] = "yield_sums_crop", lineproto.enc(q.crop)
+        template = f"{name}{_status_suffix(q)}@{q.region.tier}"
         acc: dict[str, list[float]] = {}
         for rec in self._query(template, params):
             slot = acc.setdefault(_col(rec, by), [0.0, 0.0, 0.0])
@@ -464,9 +473,10 @@ class InfluxStore:
             return 0
         params = {"_start": flux.ms_time(q.start), "_stop": flux.ms_time(q.end), "_source": SOURCE_UNATTRIBUTED,
                   **flux.region_params(q.region)}
-        template = f"yield_source_count@{q.region.tier}"
+        name = "yield_source_count"
         if q.crop is not None:
-            template, params["_crop"] = f"yield_source_count_crop@{q.region.tier}", lineproto.enc(q.crop)
+            name, params["_crop"] = "yield_source_count_crop", lineproto.enc(q.crop)
+        template = f"{name}{_status_suffix(q)}@{q.region.tier}"
         return sum(int(rec["_value"]) for rec in self._query(template, params) if rec.get("_value") is not None)
 
     def yield_records(self, region: InRegion, start: int, end: int, limit: int = 500) -> list[YieldRecord]:
@@ -474,15 +484,41 @@ class InfluxStore:
             return []
         params = {"_start": flux.ms_time(start), "_stop": flux.ms_time(end), "_limit": int(limit),
                   **flux.region_params(region)}
-        out = []
-        for rec in self._query(f"yield_records@{region.tier}", params):
-            moisture, area, kg = (rec.get(k) for k in ("moisture_pct", "area_ha", "yield_kg"))
-            out.append(YieldRecord(
-                device=_col(rec, "device"), village=_col(rec, "village"), ts=flux.time_ms(rec["_time"]),
-                crop=_col(rec, "crop"), area_ha=float(area or 0.0), yield_kg=float(kg or 0.0),
-                plot=_col(rec, "plot"), moisture_pct=None if moisture is None else float(moisture),
-                source=_col(rec, "source") or "mqtt"))
-        return out
+        return [record_of(rec) for rec in self._query(f"yield_records@{region.tier}", params)]
+
+    # -- harvest records (issue 18, ``influx_records``) --------------------------------------------------
+
+    def list_records(self, q: RecordsQuery) -> list[YieldRecord]:
+        return self._records.listing(q)
+
+    def get_record(self, record_id: str) -> YieldRecord | None:
+        return self._records.get(record_id)
+
+    def save_record(self, rec: YieldRecord, revision: Revision, replaces: YieldRecord | None = None) -> None:
+        self.save_records([(rec, revision, replaces)])
+
+    def save_records(self, items: list[tuple[YieldRecord, Revision, YieldRecord | None]]) -> None:
+        self._ensure_ready()
+        with self._write_lock:
+            self._records.save(items)
+
+    def record_history(self, record_id: str) -> list[Revision]:
+        return self._records.history(record_id)
+
+    def _delete_points(self, start_ms: int, stop_ms: int, predicate: str) -> None:
+        """``POST /api/v2/delete`` over [start_ms, stop_ms + 999 µs]: the whole last millisecond, whether
+        the server's stop is inclusive or not (our points sit on whole milliseconds)."""
+        start, stop = flux.ms_time(start_ms), flux.ms_time(stop_ms) + timedelta(microseconds=999)
+        try:
+            self._client.delete_api().delete(start, stop, predicate, bucket=self.bucket, org=self.org)
+        except ApiException as exc:
+            status = exc.status or 0
+            if status >= 429 or status in (401, 403, 404):
+                raise StoreUnavailable(f"influxdb delete failed ({status}): {_message(exc)}",
+                                       retry_after_s=_retry_after(exc)) from exc
+            raise StoreFault(f"influxdb delete refused ({status}): {_message(exc)}") from exc
+        except Exception as exc:  # connection refused, timeout
+            raise StoreUnavailable(f"influxdb delete failed: {exc}") from exc
 
     def latest(self, region: InRegion, since: int) -> dict[str, DeviceLatest]:
         """``last()`` on pushed filters: storage reads one point per series, whatever the history."""

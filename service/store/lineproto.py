@@ -3,8 +3,10 @@
 Schema (a field's type never changes, or InfluxDB answers 422 "field type conflict" forever after):
 
     telemetry       tags device, district, township, village      one float field per metric
-    yield           tags crop, device?, district, plot?, township, village
-                    float area_ha, yield_kg, moisture_pct?; string source
+    yield           tags crop, device?, district, entry, plot?,    float area_ha, yield_kg, moisture_pct?,
+                    status, township, village                      revision, updated; strings source, entered_by
+    yield_revision  tag entry; point time = at (ms) + revision ns  float revision, at; strings by, reason,
+                                                                   changes (JSON), status
     device_status   tag device                                     float online (1/0); string village
     rejection       tags device?, reason                           strings detail, payload, topic
     ingest_counter  tags reason?, worker                           cumulative floats received, accepted,
@@ -40,8 +42,10 @@ import threading
 from collections.abc import Iterable
 from functools import lru_cache
 
+import orjson
+
 from ..errors import StoreRejected
-from ..records import Batch, Reading, Rejection, StatusChange, YieldRecord
+from ..records import Batch, Reading, Rejection, Revision, StatusChange, YieldRecord
 from ..regions import district_of, township_of
 
 MS_NS = 1_000_000
@@ -110,18 +114,29 @@ def reading_line(r: Reading) -> str:
 
 
 def yield_line(y: YieldRecord) -> str:
+    """The record's point: its id (``entry``) and ``status`` are tags, so a correction can delete
+    exactly this point and aggregates filter void records in storage."""
     tags = f"crop={tag(y.crop)}"
     if y.device:
         tags += f",device={tag(y.device)}"
-    tags += f",district={tag(district_of(y.village))}"
+    tags += f",district={tag(district_of(y.village))},entry={tag(y.record_id)}"
     if y.plot:
         tags += f",plot={tag(y.plot)}"
-    tags += f",township={tag(township_of(y.village))},village={tag(y.village)}"
-    fields = f"area_ha={float_value(y.area_ha)}"
+    tags += f",status={tag(y.status)},township={tag(township_of(y.village))},village={tag(y.village)}"
+    fields = f"area_ha={float_value(y.area_ha)},entered_by={string_value(y.entered_by)}"
     if y.moisture_pct is not None:
         fields += f",moisture_pct={float_value(y.moisture_pct)}"
-    fields += f",source={string_value(y.source)},yield_kg={float_value(y.yield_kg)}"
+    fields += (f",revision={float_value(y.revision)},source={string_value(y.source)},"
+               f"updated={float_value(y.updated or y.ts)},yield_kg={float_value(y.yield_kg)}")
     return f"yield,{tags} {fields} {y.ts * MS_NS}"
+
+
+def revision_line(r: Revision) -> str:
+    """One revision, kept for ever; the revision number in the sub-millisecond digits keeps two
+    revisions of one millisecond apart."""
+    return (f"yield_revision,entry={tag(r.record)} at={float_value(r.at)},by={string_value(r.by)},"
+            f"changes={string_value(orjson.dumps(r.changes).decode())},reason={string_value(r.reason)},"
+            f"revision={float_value(r.revision)},status={string_value(r.status)} {r.at * MS_NS + r.revision}")
 
 
 def status_line(s: StatusChange) -> str:

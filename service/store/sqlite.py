@@ -13,6 +13,8 @@ Layout, chosen from the figures in MEASUREMENTS.md:
 - Rollups (``sqlite_rollups``): ``write`` marks the (metric, hour) windows it touches; the jobs
   runner's ``refresh_rollups`` recomputes them; ``readings`` reads hour/day rollups where they are
   complete and raw points elsewhere. Alerts live beside them (``sqlite_alerts``).
+- Harvest records (``sqlite_records``, schema step 3): ``yields`` is keyed by the record's id, with
+  status and revision columns; ``yield_revisions`` keeps every change. Aggregates skip void rows.
 - Schema versions and their migrations: ``STORE_STEPS`` (``sqlite_schema``), run at open. Rejections
   are counted exactly per (device, reason) and sampled within bounds (``sqlite_rejections``).
 Vendor errors become StoreUnavailable (locked, read-only, I/O: retry), StoreFault (schema, corruption,
@@ -35,9 +37,9 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from ..errors import StoreFault, StoreRejected, StoreUnavailable
-from ..records import SOURCE_UNATTRIBUTED, Batch, Reading, Rejection, YieldRecord
+from ..records import SOURCE_UNATTRIBUTED, Batch, Reading, Rejection, Revision, YieldRecord
 from ..times import boundary_gcd, local_year, window_pieces
-from . import sqlite_alerts, sqlite_rejections, sqlite_rollups, sqlite_schema
+from . import sqlite_alerts, sqlite_records, sqlite_rejections, sqlite_rollups, sqlite_schema
 from .base import (
     Alert,
     AlertChannel,
@@ -45,6 +47,7 @@ from .base import (
     IngestCounters,
     InRegion,
     ReadingsQuery,
+    RecordsQuery,
     RollupProgress,
     Series,
     YieldsQuery,
@@ -121,12 +124,6 @@ UPSERT_LATEST_JSON = (
     "ON CONFLICT (device, metric) DO UPDATE SET ts = excluded.ts, village = excluded.village, "
     "value = excluded.value WHERE excluded.ts >= latest.ts"
 )
-UPSERT_YIELD = (
-    "INSERT INTO yields (village, device, crop, plot, ts, area_ha, yield_kg, moisture_pct, source) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (village, device, crop, plot, ts) DO UPDATE SET "
-    "area_ha = excluded.area_ha, yield_kg = excluded.yield_kg, moisture_pct = excluded.moisture_pct, "
-    "source = excluded.source"
-)
 UPSERT_YIELD_LAST = (
     "INSERT INTO yield_last (device, village, ts) VALUES (?, ?, ?) "
     "ON CONFLICT (device) DO UPDATE SET village = excluded.village, ts = excluded.ts WHERE excluded.ts >= yield_last.ts"
@@ -151,6 +148,8 @@ STORE_STEPS: list[sqlite_schema.Step] = [
                        SCHEMA + sqlite_rollups.SCHEMA + sqlite_alerts.SCHEMA),
     sqlite_schema.Step("rejection counts per (device, reason); samples bounded per device",
                        sqlite_rejections.SCHEMA_V2),
+    sqlite_schema.Step("yield records keyed by id, with status and revisions (issue 18)",
+                       run=sqlite_records.upgrade_v3),
 ]
 TRANSIENT_MESSAGES = ("locked", "busy", "readonly", "read-only", "unable to open", "disk i/o", "full")
 
@@ -162,6 +161,11 @@ def _zone(name: str) -> ZoneInfo:
 
 def _local_year_sql(ts: int, tz_name: str) -> int:
     return local_year(ts, _zone(tz_name))
+
+
+def _status_sql(q: YieldsQuery) -> str:
+    """Aggregates count every record that is not void; ``status=approved`` only approved ones."""
+    return "status = 'approved'" if q.status == "approved" else sqlite_records.NOT_VOID
 
 
 class _Held:
@@ -343,10 +347,8 @@ class SqliteStore:
         if batch.readings:
             self._write_readings(conn, batch.readings)
         if batch.yields:
-            conn.executemany(UPSERT_YIELD, [
-                (int(y.village), y.device, y.crop, y.plot, y.ts, y.area_ha, y.yield_kg, y.moisture_pct, y.source)
-                for y in batch.yields
-            ])
+            now = int(time.time() * 1000)
+            conn.executemany(sqlite_records.UPSERT, [sqlite_records.row_of(y, now) for y in batch.yields])
             # each yield device's newest record, so "last seen" never scans the season's harvests
             last: dict[str, tuple[int, int]] = {}
             for y in batch.yields:
@@ -470,7 +472,7 @@ class SqliteStore:
             params.append(q.tz.key)
         else:
             key_sql = q.group_by  # device or crop: column names, from a closed set
-        where = "ts >= ? AND ts < ? AND village BETWEEN ? AND ?"
+        where = "ts >= ? AND ts < ? AND village BETWEEN ? AND ? AND " + _status_sql(q)
         params += [q.start, q.end, *q.region.village_range()]
         if q.crop is not None:
             where += " AND crop = ?"
@@ -481,7 +483,7 @@ class SqliteStore:
         return [YieldTotals(str(k), int(n), float(a), float(y)) for k, n, a, y in rows]
 
     def yields_unattributed(self, q: YieldsQuery) -> int:
-        where = "ts >= ? AND ts < ? AND village BETWEEN ? AND ? AND source = ?"
+        where = "ts >= ? AND ts < ? AND village BETWEEN ? AND ? AND source = ? AND " + _status_sql(q)
         params: list[Any] = [q.start, q.end, *q.region.village_range(), SOURCE_UNATTRIBUTED]
         if q.crop is not None:
             where += " AND crop = ?"
@@ -491,13 +493,37 @@ class SqliteStore:
     def yield_records(self, region: InRegion, start: int, end: int, limit: int = 500) -> list[YieldRecord]:
         return self._yield_rows(region.village_range(), start, end, limit)
 
-    def _yield_rows(self, villages: tuple[int, int], start: int, end: int, limit: int) -> list[YieldRecord]:
+    def _yield_rows(self, villages: tuple[int, int], start: int, end: int, limit: int,
+                    void: bool = False) -> list[YieldRecord]:
+        """``void``: void records too (``nongyun migrate`` copies everything)."""
         rows = self._query(
-            "SELECT device, village, ts, crop, area_ha, yield_kg, plot, moisture_pct, source FROM yields "
-            "WHERE village BETWEEN ? AND ? AND ts >= ? AND ts < ? ORDER BY ts DESC LIMIT ?",
-            (villages[0], villages[1], start, end, limit))
-        return [YieldRecord(d, str(v), int(ts), c, float(a), float(y), p, m, s)
-                for d, v, ts, c, a, y, p, m, s in rows]
+            f"SELECT {sqlite_records.COLUMNS} FROM yields WHERE village BETWEEN ? AND ? AND ts >= ? AND ts < ? "
+            f"AND (? OR {sqlite_records.NOT_VOID}) ORDER BY ts DESC, id DESC LIMIT ?",
+            (villages[0], villages[1], start, end, void, limit))
+        return [sqlite_records.record_of(r) for r in rows]
+
+    # -- harvest records (issue 18) --------------------------------------------------------------------
+
+    def list_records(self, q: RecordsQuery) -> list[YieldRecord]:
+        with self._guard():
+            return sqlite_records.list_records(self._conn(), q)
+
+    def get_record(self, record_id: str) -> YieldRecord | None:
+        with self._guard():
+            return sqlite_records.get_record(self._conn(), record_id)
+
+    def save_record(self, rec: YieldRecord, revision: Revision, replaces: YieldRecord | None = None) -> None:
+        self.save_records([(rec, revision, replaces)])
+
+    def save_records(self, items: list[tuple[YieldRecord, Revision, YieldRecord | None]]) -> None:
+        now = int(time.time() * 1000)
+        with self._tx() as conn:
+            for rec, revision, replaces in items:
+                sqlite_records.save_record(conn, rec, revision, replaces, now)
+
+    def record_history(self, record_id: str) -> list[Revision]:
+        with self._guard():
+            return sqlite_records.history(self._conn(), record_id)
 
     def latest(self, region: InRegion, since: int) -> dict[str, DeviceLatest]:
         conn = self._conn()
@@ -681,7 +707,7 @@ class SqliteStore:
             if current is not None:
                 batch.readings.append(Reading(devices[current[0]], str(current[1]), current[2], values))
                 done += 1
-        batch.yields.extend(self._yield_rows((0, 999_999_999_999), 0, 2**62, 2**62))  # every district
+        batch.yields.extend(self._yield_rows((0, 999_999_999_999), 0, 2**62, 2**62, void=True))  # every district
         done += len(batch.yields)
         for device, village, online, ts in self._query("SELECT device, village, online, ts FROM device_status"):
             batch.statuses.append(StatusChange(device, int(ts), bool(online), str(village)))

@@ -17,11 +17,13 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..context import Context, build
+from ..ledger_files import MAX_FILE_BYTES
 from ..queries.health import BrokerProbe, broker_probe_for
 from ..settings import Settings, load
 from ..store import Store, open_store
 from . import auth, errors
 from .api import bp as api_bp
+from .api.imports import yields_import
 from .metrics import bp as metrics_bp
 from .state import EXTENSION, WebState
 
@@ -48,6 +50,18 @@ def _pages_blueprint() -> Blueprint | None:
     return found if isinstance(found, Blueprint) else None
 
 
+# Endpoints whose bodies may be larger than MAX_BODY_BYTES: a harvest ledger upload (the file plus
+# its multipart framing). Decided by the matched endpoint before anything reads the body, the CSRF
+# check included (it reads the form).
+LARGE_BODIES = {f"{api_bp.name}.{yields_import.__name__}": MAX_FILE_BYTES + 64 * 1024}
+
+
+def _body_limit() -> None:
+    found = LARGE_BODIES.get(request.endpoint or "")
+    if found is not None:
+        request.max_content_length = found
+
+
 def create_app(ctx: Context, store: Store, *, broker_probe: BrokerProbe | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -60,6 +74,7 @@ def create_app(ctx: Context, store: Store, *, broker_probe: BrokerProbe | None =
     app.url_map.merge_slashes = False
     app.after_request(_security_headers)
     errors.register(app)
+    app.before_request(_body_limit)  # before auth's hook, whose CSRF check reads the body
     auth.init_app(app, ctx)  # before the views: every request is authenticated first
     app.register_blueprint(api_bp)
     app.register_blueprint(metrics_bp)

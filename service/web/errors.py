@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..errors import BadInput, Forbidden, NotFound, StoreRejected, StoreUnavailable
+from ..errors import BadInput, Conflict, Forbidden, NotFound, StoreRejected, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +36,15 @@ CODES: dict[int, str] = {
 }
 
 
-def error_response(status: int, message: str, field: str | None = None, **headers: str) -> Response:
-    body: dict[str, Any] = {"code": CODES.get(status, "error"), "message": message}
+def error_response(status: int, message: str, field: str | None = None, *, code: str | None = None,
+                   id: str | None = None, **headers: str) -> Response:
+    """``code``: a more precise stable code than the status's (``duplicate``, ``unknown_plot``);
+    ``id``: the record the error is about (a duplicate's existing record)."""
+    body: dict[str, Any] = {"code": code or CODES.get(status, "error"), "message": message}
     if field is not None:
         body["field"] = field
+    if id is not None:
+        body["id"] = id
     resp = jsonify(error=body)
     resp.status_code = status
     for name, value in headers.items():
@@ -71,7 +76,11 @@ def _http(exc: HTTPException) -> Response | HTTPException:
 
 
 def _bad_input(exc: BadInput) -> Response:
-    return error_response(400, str(exc), exc.field)
+    return error_response(400, str(exc), exc.field, code=exc.code)
+
+
+def _conflict(exc: Conflict) -> Response:
+    return error_response(409, str(exc), code=exc.code, id=exc.id)
 
 
 def _not_found(exc: NotFound) -> Response:
@@ -105,6 +114,7 @@ def register(app: Flask) -> None:
     app.register_error_handler(BadInput, _bad_input)
     app.register_error_handler(NotFound, _not_found)
     app.register_error_handler(Forbidden, _forbidden)
+    app.register_error_handler(Conflict, _conflict)
     app.register_error_handler(StoreUnavailable, _store_unavailable)
     app.register_error_handler(StoreRejected, _store_rejected)
     app.register_error_handler(Exception, _unexpected)

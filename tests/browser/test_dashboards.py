@@ -32,6 +32,13 @@ def values(tab: Any, selector: str) -> dict[str, str | None]:
     return found
 
 
+def field_error(tab: Any, name: str) -> str:
+    """The harvest form's error shown for ``name`` ("" for the form as a whole), once it is shown."""
+    slot = tab.locator(f'#harvest-form [data-error-for="{name}"]')
+    slot.wait_for(state="visible")
+    return slot.text_content() or ""
+
+
 def num(text: str | None) -> float:
     assert text is not None
     return float(text)
@@ -135,19 +142,42 @@ def test_village_page_harvest_form(page: Any, live: Live) -> None:
 
     before = live.get("/api/v1/yields", region=ZX, year=year, group_by="village")
     before_dmt = next(g for g in before["groups"] if g["key"] == DMT)
-    # a bad entry: the API's message appears next to the area field, nothing is stored
+    # a bad area: the page's own Chinese text next to the area field, nothing sent, nothing stored
     page.fill("#harvest-form [name=area_mu]", "-5")
     page.fill("#harvest-form [name=yield_jin]", "6000")
     page.click("#harvest-form button[type=submit]")
-    error = page.locator('[data-error-for="area_mu"]')
-    error.wait_for(state="visible")
-    assert "area_mu" in (error.text_content() or "")
+    assert field_error(page, "area_mu") == "请填写大于 0 的面积（亩）"
     assert page.locator(".field-error:visible").count() == 1
     assert page.get_attribute("#harvest-form [name=area_mu]", "aria-invalid") == "true"
     screenshot(page, "village-form-error")
+    # issue 18: 玉米 1 亩, 900,000 斤 — warned while typing, refused next to 产量, in Chinese
+    page.select_option("#harvest-form [name=crop]", "corn")
+    page.fill("#harvest-form [name=area_mu]", "1")
+    page.fill("#harvest-form [name=yield_jin]", "900000")
+    assert page.get_attribute("#harvest-per-mu", "data-plausible") == "false"
+    page.click("#harvest-form button[type=submit]")
+    implausible = "单产 900,000 斤/亩，超出玉米的合理范围 300–2,500 斤/亩，请核对产量和面积"
+    assert field_error(page, "yield_jin") == implausible
+    assert page.get_attribute("#harvest-form [name=yield_jin]", "aria-invalid") == "true"
+    screenshot(page, "village-form-implausible")
+    # the server's refusal (a page whose range is off), rendered from its code and field
+    page.eval_on_selector('#harvest-form option[value="corn"]', "o => { o.dataset.max = '1e9'; }")
+    page.click("#harvest-form button[type=submit]")
+    wait_js(page, "!document.querySelector('#harvest-form button[type=submit]').disabled")
+    assert field_error(page, "yield_jin") == "单产超出该作物的合理范围，请核对产量和面积"
+    page.eval_on_selector('#harvest-form option[value="corn"]', "o => { o.dataset.max = '2500'; }")
+    # an unknown plot: the API's unknown_plot next to the plot field
+    page.fill("#harvest-form [name=yield_jin]", "1200")
+    page.fill("#harvest-form [name=plot]", "P-nowhere")
+    page.click("#harvest-form button[type=submit]")
+    assert field_error(page, "plot") == "地块 P-nowhere 未登记，请从列表中选择"
+    assert "area_ha" not in page.text_content("#harvest-form") and "yield_kg" not in page.text_content("#harvest-form")
     after_bad = live.get("/api/v1/yields", region=DMT, year=year)
     assert after_bad["total"]["records"] == before_dmt["records"]
-    # a good one: accepted, listed, and the totals follow
+    # a good one, at a time typed in: accepted with its 单产, the form clears to a new ticket at "now"
+    tz = live.ctx.settings.tz
+    typed_ts = datetime.fromtimestamp((live.seeded.now - 3_600_000) / 1000, tz).strftime("%Y-%m-%dT%H:%M")
+    page.fill("#harvest-form [name=ts]", typed_ts)
     page.fill("#harvest-form [name=area_mu]", "12.5")
     page.fill("#harvest-form [name=yield_jin]", "15000")
     plot = live.ctx.land.in_village(DMT)[-1].id  # a registered plot: the form offers them (an unknown one is refused)
@@ -156,6 +186,21 @@ def test_village_page_harvest_form(page: Any, live: Live) -> None:
     page.click("#harvest-form button[type=submit]")
     page.locator("#harvest-ok").wait_for(state="visible")
     assert page.locator(".field-error:visible").count() == 0
+    saved = page.text_content("#harvest-ok") or ""
+    assert saved.startswith("已保存：玉米 12.50 亩，15,000 斤，单产 1,200 斤/亩"), saved
+    now_local = datetime.fromtimestamp(live.seeded.now / 1000, tz).strftime("%Y-%m-%dT%H:%M")
+    form = page.eval_on_selector("#harvest-form", "f => Object.fromEntries([...new FormData(f)])")
+    assert {k: form[k] for k in ("ts", "area_mu", "yield_jin", "plot")} == {
+        "ts": now_local, "area_mu": "", "yield_jin": "", "plot": ""}
+    assert page.locator("#harvest-per-mu").is_hidden()
+    record_id = page.get_attribute("#harvest-ok", "data-id")
+    assert record_id and record_id in saved
+    # the same ticket typed again: refused as a duplicate naming the record it repeats (issue 18)
+    for name, value in (("ts", typed_ts), ("area_mu", "12.5"), ("yield_jin", "15000"), ("plot", plot)):
+        page.fill(f"#harvest-form [name={name}]", value)
+    page.click("#harvest-form button[type=submit]")
+    assert field_error(page, "") == f"与已有记录 {record_id} 重复"
+    assert page.locator("#harvest-ok").is_hidden()
     wait_js(page, f"document.querySelector('#totals [data-field=records]').dataset.value === "
                            f"'{before_dmt['records'] + 1}'")
     assert page.locator("#records-table td", has_text=plot).count() == 1
@@ -169,6 +214,27 @@ def test_village_page_harvest_form(page: Any, live: Live) -> None:
     row = values(page, f'#village-table tbody tr[data-code="{DMT}"]')
     assert num(row["yield"]) == after_dmt["yield"]
     assert num(values(page, "#village-table tfoot")["yield"]) == after["total"]["yield"]
+
+
+def test_harvest_form_in_english(page: Any, live: Live) -> None:
+    """?lang=en: the same checks in English, never the API's field names of the units the form lacks."""
+    year = live.seeded.year
+    open_page(page, live, f"/r/{DMT}?lang=en")
+    before = live.get("/api/v1/yields", region=DMT, year=year)["total"]["records"]
+    page.fill("#harvest-form [name=yield_jin]", "6000")
+    page.click("#harvest-form button[type=submit]")
+    assert field_error(page, "area_mu") == "Enter an area above 0 (亩)"
+    page.select_option("#harvest-form [name=crop]", "soybean")
+    page.fill("#harvest-form [name=area_mu]", "2")
+    page.fill("#harvest-form [name=yield_jin]", "800")
+    assert page.text_content("#harvest-per-mu") == "Yield per mu 400 斤/亩 (Soybean: 100–1,000)"
+    page.fill("#harvest-form [name=yield_jin]", "2001")
+    page.click("#harvest-form button[type=submit]")
+    assert field_error(page, "yield_jin") == ("Yield per mu 1,000.5 斤/亩 is outside the plausible 100–1,000 斤/亩 "
+                                              "for Soybean: check yield and area")
+    assert page.locator(".field-error:visible").count() == 1
+    screenshot(page, "village-form-implausible-en")
+    assert live.get("/api/v1/yields", region=DMT, year=year)["total"]["records"] == before
 
 
 def test_device_page(page: Any, live: Live) -> None:

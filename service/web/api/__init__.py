@@ -7,7 +7,8 @@ the document lists them.
 
 from __future__ import annotations
 
-from . import alerts, devices, land, operators, readings, regions, yields
+from . import alerts, devices, imports, land, operators, readings, records, regions, yields
 from .routing import PREFIX, bp, routes
 
-__all__ = ["PREFIX", "alerts", "bp", "devices", "land", "operators", "readings", "regions", "routes", "yields"]
+__all__ = ["PREFIX", "alerts", "bp", "devices", "imports", "land", "operators", "readings", "records", "regions",
+           "routes", "yields"]

@@ -35,6 +35,7 @@ class Route:
     answer: type[BaseModel]
     params: type[BaseModel] | None = None
     body: type[BaseModel] | None = None
+    upload: bool = False  # a multipart/form-data body with one binary part `file`
     status: int = 200
     errors: tuple[int, ...] = (400,)
     path_params: dict[str, str] = field(default_factory=dict)  # name → description
@@ -174,6 +175,10 @@ def document(routes: list[Route], catalogue: Catalogue, prefix: str, title: str,
                 "required": True,
                 "content": {"application/json": {"schema": {"$ref": REF.format(model=r.body.__name__)}}},
             }
+        if r.upload:
+            op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "contentMediaType": "application/octet-stream"}}}}}}
         paths.setdefault(prefix + r.path, {})[r.method.lower()] = op
     return {
         "openapi": "3.1.0",

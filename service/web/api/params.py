@@ -95,15 +95,79 @@ class YieldsParams(RegionFilter):
         None, description="default: the region's children (a village: crop); area_group: one group per area "
                           "group plus key \"\" (其他) for the records of none")
     area_group: str | None = Field(None, pattern=LAND_ID, description="only records of this area group's plots")
+    status: Literal["approved"] | None = Field(None, description="approved: only reviewed and approved records; "
+                                                                 "default: every record that is not void")
     unit: Literal["cn", "si"] = Field("cn", description="cn: 亩, 斤, 斤/亩; si: ha, kg, kg/ha")
 
     @field_validator("crop")
     @classmethod
     def _known_crop(cls, v: str | None, info: ValidationInfo) -> str | None:
-        cat = _catalogue(info)
-        if v is not None and cat is not None and v not in cat.crops:
-            raise ValueError(f"unknown crop {v!r} (known: {', '.join(sorted(cat.crops))})")
-        return v
+        return _crop_known(v, info)
+
+
+def _crop_known(v: str | None, info: ValidationInfo) -> str | None:
+    cat = _catalogue(info)
+    if v is not None and cat is not None and v not in cat.crops:
+        raise ValueError(f"unknown crop {v!r} (known: {', '.join(sorted(cat.crops))})")
+    return v
+
+
+RECORD_ID = r"^[A-Za-z0-9_-]{1,64}$"
+CURSOR = r"^[A-Za-z0-9_-]{1,200}$"
+
+
+class RecordsParams(RegionFilter):
+    year: int | None = Field(None, ge=2000, le=2100, description="local calendar year; default: every year")
+    crop: str | None = Field(None, description="crop id from the catalogue")
+    status: Literal["submitted", "approved", "returned", "void"] | None = Field(
+        None, description="one status; default: every status, void included")
+    source: Literal["device", "staff", "import"] | None = Field(None, description="where records came from")
+    plot: str | None = Field(None, pattern=LAND_ID, description="only the records of this plot")
+    limit: int = Field(100, ge=1, le=1000, description="records per page (default 100, at most 1000)")
+    cursor: str | None = Field(None, pattern=CURSOR, description="the `next` of the previous page (opaque)")
+    unit: Literal["cn", "si"] = Field("cn", description="cn: 亩, 斤, 斤/亩; si: ha, kg, kg/ha")
+
+    @field_validator("crop")
+    @classmethod
+    def _known_crop(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return _crop_known(v, info)
+
+
+class UnitParams(_Params):
+    unit: Literal["cn", "si"] = Field("cn", description="cn: 亩, 斤, 斤/亩; si: ha, kg, kg/ha")
+
+
+Reason = Annotated[str, Field(min_length=1, max_length=500, description="why (kept in the record's history)")]
+
+
+class RecordPatch(BaseModel):
+    """A correction: any of the entry's fields, validated by the same rules as an entry, and why."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    reason: Reason
+    ts: str | int | None = Field(None, description="RFC 3339 with offset, or epoch milliseconds")
+    crop: str | None = Field(None, description="crop id from the catalogue")
+    area_mu: float | None = Field(None, gt=0, description="area in 亩 (or give area_ha)")
+    area_ha: float | None = Field(None, gt=0, description="area in hectares (or give area_mu)")
+    yield_jin: float | None = Field(None, ge=0, description="yield in 斤 (or give yield_kg)")
+    yield_kg: float | None = Field(None, ge=0, description="yield in kg (or give yield_jin)")
+    plot: str | None = Field(None, max_length=64, description="plot id; \"\" removes the plot")
+    village: str | None = Field(None, pattern=r"^\d{12}$", description="12-digit village code")
+    moisture_pct: float | None = Field(None, ge=0, le=100)
+
+
+class VoidIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    reason: Reason
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    decision: Literal["approve", "return"]
+    comment: str = Field("", max_length=500, description="the reviewer's note (kept in the history)")
 
 
 class PlotsParams(RegionFilter):

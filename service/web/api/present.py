@@ -12,11 +12,13 @@ from ...jobs.views import alert_json
 from ...queries.devices import DeviceState, LatestSummary
 from ...queries.land import AreaGroupsReport, PlotsReport
 from ...queries.readings import ReadingsReport
+from ...queries.records import RecordsPage
 from ...queries.yields import YieldsReport
+from ...records import API_SOURCE, Revision, YieldRecord
 from ...store.base import Alert
 from ...times import format_local
-from ...units import UNIT_LABELS, UnitSystem, area_out
-from ..figures import half_up, totals_json
+from ...units import UNIT_LABELS, UnitSystem, area_out, per_area, yield_out
+from ..figures import half_up, half_up_or_none, totals_json
 from .params import format_duration
 from .schemas import (
     AlertOut,
@@ -27,6 +29,9 @@ from .schemas import (
     PlotOut,
     PlotsAnswer,
     ReadingsAnswer,
+    RecordOut,
+    RecordsAnswer,
+    RevisionOut,
     SeriesOut,
     UnitLabels,
     YieldGroup,
@@ -85,3 +90,25 @@ def latest_out(summary: dict[str, LatestSummary], tz: ZoneInfo) -> dict[str, Lat
 
 def alert_out(a: Alert, tz: ZoneInfo) -> AlertOut:
     return AlertOut.model_validate(alert_json(a, tz))
+
+
+def record_out(r: YieldRecord, unit: UnitSystem, tz: ZoneInfo) -> RecordOut:
+    return RecordOut.model_validate({
+        "id": r.record_id, "village": r.village, "plot": r.plot, "ts": format_local(r.ts, tz), "crop": r.crop,
+        "area": half_up(area_out(r.area_ha, unit)), "yield": half_up(yield_out(r.yield_kg, unit)),
+        "yield_per_area": half_up_or_none(per_area(r.yield_kg, r.area_ha, unit)), "moisture_pct": r.moisture_pct,
+        "source": API_SOURCE.get(r.source, "device"), "device": r.device, "status": r.status,
+        "entered_by": r.entered_by, "revision": r.revision, "updated": format_local(r.updated or r.ts, tz),
+        "unattributed": r.unattributed})
+
+
+def records_answer(page: RecordsPage, unit: UnitSystem, tz: ZoneInfo) -> RecordsAnswer:
+    return RecordsAnswer(scope=page.within.code if page.within is not None else None, unit=unit,
+                         records=[record_out(r, unit, tz) for r in page.records], next=page.next)
+
+
+def revision_out(rev: Revision, tz: ZoneInfo) -> RevisionOut:
+    changes = {f: tuple(format_local(v, tz) if f == "ts" and isinstance(v, int) else v for v in pair)
+               for f, pair in rev.changes.items()}
+    return RevisionOut.model_validate({"revision": rev.revision, "at": format_local(rev.at, tz), "by": rev.by,
+                                       "reason": rev.reason, "changes": changes, "status": rev.status})

@@ -28,6 +28,7 @@ class ErrorBody(_Out):
     code: str = Field(description="bad_request, not_found, method_not_allowed, payload_too_large, internal, ...")
     message: str
     field: str | None = Field(None, description="the parameter or body field at fault, when there is one")
+    id: str | None = Field(None, description="the record the error is about (duplicate: the existing record)")
 
 
 class ErrorAnswer(_Out):
@@ -153,6 +154,54 @@ class YieldStored(_Out):
     plot: str
     moisture_pct: float | None
     source: Literal["api"]
+    id: str = Field(description="the new record's id (GET /yields/records/{id})")
+    status: Literal["submitted", "approved", "returned", "void"]
+
+
+Status = Literal["submitted", "approved", "returned", "void"]
+
+
+class RecordOut(_Out):
+    """One harvest record; area, yield and yield_per_area in the answer's unit."""
+
+    id: str
+    village: str
+    plot: str
+    ts: str
+    crop: str
+    area: float
+    yield_: float = Field(alias="yield")
+    yield_per_area: float | None
+    moisture_pct: float | None
+    source: Literal["device", "staff", "import"]
+    device: str
+    status: Status
+    entered_by: str = Field(description="the account that entered it; \"\" for devices")
+    revision: int
+    updated: str = Field(description="time of the last change")
+    unattributed: bool = Field(description="counted in its device's village only because it named neither plot "
+                                           "nor village")
+
+
+class RecordsAnswer(_Scoped):
+    unit: Literal["cn", "si"]
+    records: list[RecordOut]
+    next: str | None = Field(description="cursor of the next page, or null on the last one")
+
+
+class RevisionOut(_Out):
+    revision: int
+    at: str
+    by: str
+    reason: str
+    changes: dict[str, tuple[Any, Any]] = Field(description="field → [old, new] in stored units (area_ha, yield_kg; "
+                                                            "ts as RFC 3339)")
+    status: Status
+
+
+class HistoryAnswer(_Out):
+    id: str
+    revisions: list[RevisionOut]
 
 
 class SeriesOut(_Out):

@@ -19,7 +19,7 @@ from openpyxl.utils import get_column_letter
 
 from ...context import Context
 from ...queries.yields import YieldsReport, yield_totals
-from ...records import YieldRecord
+from ...records import SOURCE_IMPORT, SOURCE_STAFF, YieldRecord
 from ...regions import Region
 from ...store import Store
 from ...store.base import InRegion
@@ -32,7 +32,11 @@ CSV = "text/csv; charset=utf-8"
 GROUP_HEADER = {"township": "乡镇（街道）", "village": "村（社区）", "crop": "作物", "year": "年度"}
 SUMMARY_HEADERS = ["代码", "名称", "记录数（条）", "收获面积（亩）", "产量（斤）", "亩产（斤/亩）"]
 DETAIL_HEADERS = ["收获时间", "乡镇（街道）", "村（社区）", "作物", "地块", "面积（亩）", "产量（斤）", "亩产（斤/亩）",
-                  "来源", "地块名称", "片区"]  # the last two: the registered plot's name and area groups
+                  "来源", "地块名称", "片区", "状态", "编号"]
+# 地块名称, 片区: the registered plot's name and area groups; 编号: the record's id, so an edited export
+# imported again corrects exactly the rows that changed, even two tickets of the same minute
+SOURCE_ZH = {SOURCE_STAFF: "人工录入", SOURCE_IMPORT: "台账导入"}
+STATUS_ZH = {"submitted": "待审核", "approved": "已审核", "returned": "已退回", "void": "已作废"}
 RECORD_LIMIT = 100_000
 
 
@@ -71,8 +75,9 @@ class YieldsTable:
                         crops[r.crop].name_zh if r.crop in crops else r.crop, r.plot,
                         half_up(area_out(r.area_ha, "cn")), half_up(yield_out(r.yield_kg, "cn")),
                         half_up_or_none(per_area(r.yield_kg, r.area_ha, "cn")),
-                        "人工录入" if r.source == "api" else (r.device or r.source),
-                        plot.name if plot else "", "、".join(groups)])
+                        SOURCE_ZH.get(r.source) or r.device or r.source,
+                        plot.name if plot else "", "、".join(groups), STATUS_ZH.get(r.status, r.status),
+                        r.record_id])
         return out
 
 

@@ -16,10 +16,11 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ...auth import narrow, relation
 from ...errors import BadInput, Forbidden, NotFound
+from ...queries.records import records_page
+from ...records import YieldRecord
 from ...regions import Region
 from ...registry import Device
-from ...store.base import InRegion
-from ...times import DAY_MS, format_local, now_ms, year_bounds
+from ...times import DAY_MS, format_local, now_ms
 from ...units import area_out, per_area, yield_out
 from ..assets import echarts_path
 from ..auth import principal
@@ -82,6 +83,16 @@ def _metrics(ids: set[str], lang: Lang) -> list[dict[str, str]]:
             for m in cat.values() if m.id in ids]
 
 
+def _record_links(region: Region, lang: Lang) -> dict[str, str] | None:
+    """Editors see the import; township-or-above editors also the review queue (a village never approves)."""
+    who = principal()
+    if region.level not in ("district", "township") or not who.may("editor"):
+        return None
+    zh = lang != "en"
+    return {"review": ("待审核记录" if zh else "Records to review") if len(who.scope) <= 9 else "",
+            "import": "导入产量台账" if zh else "Import ledgers"}
+
+
 def _render(template: str, tier: str, title: str, region: Region, lang: Lang, **extra: Any) -> Response:
     ctx = state().ctx
     t = strings(lang)
@@ -109,6 +120,7 @@ def _render(template: str, tier: str, title: str, region: Region, lang: Lang, **
     }
     html = render_template(
         template, t=t, lang=lang, tier=tier, title=title, page=page, region=region, year=year,
+        record_links=_record_links(region, lang),
         crumbs=extra.pop("crumbs", _crumbs(region, lang)), subtitle=extra.pop("subtitle", ""),
         children=[{"code": c.code, "name": _name(c, lang)} for c in region.children],
         ranges=list(RANGES), charts_available=echarts_path() is not None, **extra,
@@ -144,8 +156,8 @@ def region(code: str) -> BaseResponse:
         return _render("pages/township.html", "township", title, node, lang)
     devices = state().ctx.registry.under(node.code)
     metrics = _metrics({m for d in devices for m in d.metrics}, lang)
-    crops = [{"id": c.id, "name": c.name_en if lang == "en" else c.name_zh}
-             for c in state().ctx.catalogue.crops.values()]
+    crops = [{"id": c.id, "name": c.name_en if lang == "en" else c.name_zh, "jin_per_mu": c.record_jin_per_mu}
+             for c in state().ctx.catalogue.crops.values()]  # the form warns before sending an implausible 单产
     who = principal()
     year = datetime.fromtimestamp(now_ms() / 1000, state().ctx.settings.tz).year
     return _render("pages/village.html", "village", title, node, lang, metrics=metrics, crops=crops,
@@ -185,14 +197,22 @@ def echarts() -> Response:
 
 @bp.get("/r/<code>/yield-records.json")
 def yield_records(code: str) -> Response:
-    """The individual records of a region's season, newest first: the API gives only totals."""
+    """Every record of a region's season, newest first, void ones too (the page shows their status):
+    read page by page through the records' cursor, so nothing is cut off at a fixed count."""
     ctx = state().ctx
     part = narrow(ctx.tree, principal().scope, ctx.tree.get(code))
     tz = ctx.settings.tz
     year = _year(request.args.get("year"), tz)
-    start, end = year_bounds(year, tz)
-    rows = state().store.yield_records(InRegion.of(part.within), start, end, limit=500)
+    rows: list[YieldRecord] = []
+    cursor: str | None = None
+    while True:
+        page = records_page(ctx, state().store, region=part.within.code, year=year, limit=1000, cursor=cursor)
+        rows += page.records
+        cursor = page.next
+        if cursor is None:
+            break
     return jsonify(records=[{
+        "id": r.record_id, "status": r.status, "revision": r.revision, "entered_by": r.entered_by,
         "ts": format_local(r.ts, tz), "village": r.village, "crop": r.crop, "plot": r.plot,
         "device": r.device, "source": r.source,
         "area": half_up(area_out(r.area_ha, "cn")), "yield": half_up(yield_out(r.yield_kg, "cn")),

@@ -20,6 +20,7 @@ const NY = (() => {
       this.status = status;
       this.code = err.code;
       this.field = err.field;
+      this.id = err.id; // a duplicate names the record it repeats
     }
   }
 
@@ -40,15 +41,25 @@ const NY = (() => {
     return meta ? { "X-CSRFToken": meta.content } : {};
   }
 
-  async function post(path, data) {
-    const resp = await fetch(path, {
-      method: "POST",
-      headers: Object.assign({ "Content-Type": "application/json", Accept: "application/json" }, csrfHeader()),
-      body: JSON.stringify(data),
-    });
+  /** A change through the API: JSON, or a FormData (a file upload) sent as multipart. */
+  async function send(method, path, data) {
+    const form = data instanceof FormData;
+    const headers = Object.assign(form ? {} : { "Content-Type": "application/json" },
+      { Accept: "application/json" }, csrfHeader());
+    const resp = await fetch(path, { method, headers, body: form ? data : JSON.stringify(data) });
     const body = await resp.json().catch(() => null);
     if (!resp.ok) throw new ApiError(resp.status, body);
     return body;
+  }
+  const post = (path, data) => send("POST", path, data);
+
+  /** An API error, or an import row's error, in the page's language: the text for its stable code
+      (T.err_<code>, with {field} and {id} filled in) when the page has one, else the server's message. */
+  function errorText(err) {
+    const text = err.code && T[`err_${err.code}`];
+    if (!text) return err.message || String(err.code || "");
+    const label = (err.field && (T[err.field] || T[`col_${err.field}`])) || err.field || "";
+    return text.replace("{field}", label).replace("{id}", err.id || "");
   }
 
   // ---- time in the configured zone (the browser's own zone may differ) ----
@@ -207,10 +218,11 @@ const NY = (() => {
     const today = dayStart(now);
     const q = (metric, extra) => api("/api/v1/readings", Object.assign(
       { region: scope, metric, start: iso(today), end: iso(now), every: "1d", agg: "mean", group_by: level }, extra));
-    const [devices, alerts, yNow, yBefore, byVillage, soil, temp, rain] = await Promise.all([
+    const [devices, alerts, yNow, yApproved, yBefore, byVillage, soil, temp, rain] = await Promise.all([
       api("/api/v1/devices", { region: scope }),
       api("/api/v1/alerts", { region: scope, active: "true" }),
       api("/api/v1/yields", { region: scope, year, group_by: level }),
+      api("/api/v1/yields", { region: scope, year, group_by: level, status: "approved" }),
       api("/api/v1/yields", { region: scope, year: year - 1, group_by: level }),
       api("/api/v1/yields", { region: scope, year, group_by: "village" }),
       q("soil_moisture"),
@@ -218,7 +230,7 @@ const NY = (() => {
       api("/api/v1/readings", { region: scope, metric: "rainfall", start: iso(now - DAY), end: iso(now),
         every: "1h", agg: "sum", group_by: "device" }),
     ]);
-    return { devices: devices.devices, alerts: alerts.alerts, yNow, yBefore, byVillage, soil, temp, rain };
+    return { devices: devices.devices, alerts: alerts.alerts, yNow, yApproved, yBefore, byVillage, soil, temp, rain };
   }
 
   const lastValue = (s) => (s && s.points.length ? s.points[s.points.length - 1][1] : null);
@@ -254,6 +266,7 @@ const NY = (() => {
       before,
       target: page.targets[code] || null,
       reporting,
+      approved: (groupOf(data.yApproved, code) || { records: 0 }).records,
       villages: page.villages[code] || 0,
     };
   }
@@ -278,6 +291,10 @@ const NY = (() => {
     if (bar) bar.style.width = `${Math.min(100, (progress || 0) * 100)}%`;
     put(field(root, "coverage"), T.coverage.replace("{r}", f.reporting).replace("{n}", f.villages)
       .replace("{o}", f.offline), `${f.reporting}/${f.villages}/${f.offline}`);
+    // 农情调度: what the township has approved, and what still waits for its review
+    const pending = f.now.records - f.approved;
+    put(field(root, "review"), T.review_counts.replace("{a}", f.approved).replace("{p}", pending),
+      `${f.approved}/${pending}`, pending ? "warn" : "");
     root.dataset.ready = "1";
   }
 
@@ -309,7 +326,7 @@ const NY = (() => {
   }
 
   return {
-    page, T, DAY, HOUR, api, post, ApiError, iso, dayStart, fmtTime, num, wan, pct, change, ratio, put, field,
+    page, T, DAY, HOUR, api, post, send, errorText, ApiError, iso, dayStart, fmtTime, num, wan, pct, change, ratio, put, field,
     chart, lineChart, noData, every60, cardData, cardFacts, fillCard, fillTotals, rangePicker, sum, mean,
     under, lastValue, seriesOf, groupOf, rainOf, showError,
   };
