@@ -5,6 +5,7 @@ outside the caller's scope (checked on the body, not only the status)."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -323,3 +324,48 @@ def test_the_leak_check_itself_finds_what_lies_outside(world: World) -> None:
     devices = _get(world, "district_admin", "/api/v1/devices")
     assert DEV_QYM in leaks(world.ctx, ZX, devices)
     assert leaks(world.ctx, DISTRICT, devices) == []
+
+
+ROW_OUT = "200, its row refused as out_of_scope"
+
+
+def _ledger(village_name: str, township: str = "张相镇") -> bytes:
+    ts = format_local(now_ms() - 86_400_000, TZ)[:16].replace("T", " ")
+    header = "收获时间,乡镇（街道）,村（社区）,作物,地块,面积（亩）,产量（斤）"
+    return f"{header}\r\n{ts},{township},{village_name},玉米,,10,11000\r\n".encode("utf-8-sig")
+
+
+@pytest.mark.parametrize(("name", "ledger", "expect"), [
+    # (anonymous, village_viewer, township_viewer, township_editor, district_admin, village_editor)
+    ("own village", _ledger("大孟屯村"), (401, 403, 403, 200, 200, 200)),
+    ("other township", _ledger("前杨木林子村", "杨木林子镇"), (401, 403, 403, ROW_OUT, 200, ROW_OUT)),
+])
+def test_the_ledger_import_answers_six_callers_as_it_should(world: World, name: str, ledger: bytes,
+                                                             expect: tuple[int | str, ...]) -> None:
+    """Editors and admins import inside their scope; a row of a village outside it is an error of the
+    report (out_of_scope), so the file is refused whole and nothing is written."""
+    for caller, expected in zip(RECORD_ORDER, expect, strict=True):
+        client = world.clients[caller]
+        headers = {"X-CSRFToken": page_csrf(client)} if caller != "anonymous" else {}
+        resp = client.post("/api/v1/yields/import", query_string={"dry_run": "true"}, headers=headers,
+                           content_type="multipart/form-data", data={"file": (io.BytesIO(ledger), "l.csv")})
+        body = resp.get_json()
+        refused = resp.status_code == 200 and [e["code"] for e in body["errors"]] == ["out_of_scope"]
+        got: int | str = ROW_OUT if refused else resp.status_code
+        assert got == expected, (caller, name, resp.get_data(as_text=True)[:300])
+        if resp.status_code == 200:
+            assert body["rejected"] == (1 if refused else 0) and body["rows"] == 1
+
+
+@pytest.mark.parametrize(("path", "expect"), [
+    # (anonymous, village_viewer, township_viewer, township_editor, district_admin, village_editor)
+    ("/review", (302, 403, 403, 200, 200, 403)),  # a village editor never approves
+    (f"/review?region={YML}", (302, 403, 403, 403, 200, 403)),
+    ("/import", (302, 403, 403, 200, 200, 200)),
+    (f"/import?region={YML}", (302, 403, 403, 403, 200, 403)),
+])
+def test_the_review_and_import_pages_open_for_whom_they_should(world: World, path: str,
+                                                               expect: tuple[int, ...]) -> None:
+    for caller, expected in zip(RECORD_ORDER, expect, strict=True):
+        resp = world.clients[caller].get(path)
+        assert resp.status_code == expected, (caller, path)
