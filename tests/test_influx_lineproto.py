@@ -55,10 +55,13 @@ def test_yields_round_trip(device: str, village: str, ts: int, crop: str, plot: 
     fields = {k: v for k, (_, v) in p.fields.items()}
     assert fields["area_ha"] == area and fields["yield_kg"] == kg and fields.get("moisture_pct") == moisture
     assert lineproto.dec(fields["source"]) == source
-    # every field keeps one type forever
+    rec = YieldRecord(device, village, ts, crop, area, kg, plot, moisture, source)
+    assert (tags["entry"], tags["status"]) == (rec.record_id, "submitted")  # a correction deletes by entry
+    # every field keeps one type forever (revision and updated are floats, as every number written)
     types = {k: t for k, (t, _) in p.fields.items()}
     assert types.pop("moisture_pct", "float") == "float"
-    assert types == {"area_ha": "float", "yield_kg": "float", "source": "string"}
+    assert types == {"area_ha": "float", "yield_kg": "float", "source": "string", "entered_by": "string",
+                     "revision": "float", "updated": "float"}
 
 
 @settings(max_examples=200, deadline=None)
