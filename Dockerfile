@@ -16,6 +16,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 NONGYUN_CONFIG=/app/config NONG
 WORKDIR /app
 COPY constraints.txt ./
 COPY --from=build /wheels /wheels
+# The weekly 墒情简报 PDF embeds a Chinese font found through fontconfig (never downloaded at run time)
+RUN apt-get update && apt-get install -y --no-install-recommends fontconfig fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir -c constraints.txt "$(ls /wheels/nongyun-*.whl)[deploy]" && rm -rf /wheels
 COPY config ./config
 RUN useradd --system --home /app nongyun && mkdir -p /data && chown nongyun /data

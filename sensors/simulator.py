@@ -1,8 +1,10 @@
 """A simulated district: every device of the registry, publishing like the real ones.
 
 Stations report the weather model of ``sensors.weather`` (what each station measures is its
-``metrics`` in config/devices.yaml); yield monitors and grain scales report harvested plots in the
-crops' harvest windows of config/catalogue.toml. Three uses:
+``metrics`` in config/devices.yaml) on the soils of config/soils.toml, so soil moisture relates to
+each village's field capacity: a spring or early-summer dry spell takes villages to 不足, a run of
+summer storms puts them above field capacity (过多), and winter soil freezes. Yield monitors and
+grain scales report harvested plots in the crops' harvest windows of config/catalogue.toml. Three uses:
 
 - ``messages_between``: the exact MQTT traffic of a past period (backlogs as JSON arrays ≤ 64 KiB);
 - ``batches_between`` / ``backfill``: the same payloads run through ingest's own ``PayloadDecoder``
@@ -100,7 +102,8 @@ class District:
         self.ctx = ctx
         self.seed = seed
         self.tz = ctx.settings.tz
-        self.climate = Climate(seed)
+        soils = ctx.soils
+        self.climate = Climate(seed, lambda v: (soils.of_village(v).field_capacity, soils.of_village(v).wilting_point))
         self.stations = [d for d in ctx.registry if d.kind == "station"]
         self.harvest_devices = [d for d in ctx.registry if d.kind in ("yield_monitor", "grain_scale")]
         self.decoder = PayloadDecoder(ctx.registry, ctx.catalogue, ctx.land, ctx.tree)
@@ -110,6 +113,10 @@ class District:
         self.failing = frozenset(d.id for d in by_wear[:FAILING_BATTERIES])
         self._keys = {d.id: key_of(d.id) for d in ctx.registry}
         self._plans: dict[str, list[tuple[str, float, float, float, int]]] = {}
+        # A station whose own soil (config/soils.toml [devices]) differs from its village's holds the
+        # village's relative moisture in its own soil: the same wetness, another % vol.
+        self._soil_scale = {d.id: soils.of_device(d.id, d.village).field_capacity
+                            / soils.of_village(d.village).field_capacity for d in self.stations}
         self._samples: dict[tuple[str, int, int], dict[str, float]] = {}
         self._seasons: dict[int, list[SimYield]] = {}
 
@@ -134,6 +141,8 @@ class District:
                 value = 415 + 40 * jitter
             else:
                 value = sample[metric]
+                if metric == "soil_moisture":
+                    value *= self._soil_scale.get(dev.id, 1.0)
                 if bias and (metric != "light" or value > 0):
                     value += bias * (1 + 0.5 * jitter)
             out[metric] = round(lo if value < lo else hi if value > hi else value, decimals)

@@ -15,6 +15,7 @@ township as a whole (district-wide fronts, township-sized summer showers) with a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 LAT_DEG = 42.3
@@ -166,14 +167,16 @@ class Traits:
     wind_factor: float
 
     @classmethod
-    def of(cls, code: str) -> Traits:
-        """Half township, half village: neighbouring villages resemble each other."""
+    def of(cls, code: str, soil: tuple[float, float] | None = None) -> Traits:
+        """Half township, half village: neighbouring villages resemble each other. ``soil``: the
+        village's (field capacity, wilting point) in % vol from config/soils.toml; without it a
+        loam-like soil of its own."""
         tk, vk = key_of(code[:9]), key_of(code)
 
         def mixed(salt: int) -> float:  # in [-1, 1]
             return 0.6 * (uniform(tk, salt) * 2 - 1) + 0.4 * (uniform(vk, salt) * 2 - 1)
 
-        fc = 33 + 5 * mixed(1)
+        fc, wilting = soil if soil is not None else (33 + 5 * mixed(1), (33 + 5 * mixed(1)) * 0.42)
         return cls(
             code=code,
             key=vk,
@@ -181,8 +184,8 @@ class Traits:
             temp_offset=0.6 * mixed(2),
             rain_factor=1 + 0.08 * mixed(3),
             field_capacity=fc,
-            saturation=fc + 9 + 2 * mixed(4),
-            wilting=fc * 0.42,
+            saturation=fc * (1.27 + 0.06 * mixed(4)),  # pores above field capacity drain in a day or two
+            wilting=wilting,
             depth_mm=250 + 50 * mixed(5),
             ec_base=0.5 + 0.35 * mixed(6),
             ph_base=6.5 + 0.8 * mixed(7),
@@ -207,8 +210,9 @@ Event = tuple[float, float, float]  # start hour (absolute UTC), end hour, rate 
 class Climate:
     """District weather for one seed; ``sample`` answers a village's readings at a time."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, soils: Callable[[str], tuple[float, float]] | None = None) -> None:
         self.seed = seed
+        self._soils = soils  # village code → (field capacity, wilting point), % vol
         base = _mix(seed ^ 0x5EED)
         # One independent noise stream per phenomenon.
         (self._k_warm, self._k_fast, self._k_town, self._k_cloud, self._k_rain, self._k_rainf,
@@ -224,7 +228,7 @@ class Climate:
     def traits(self, village: str) -> Traits:
         t = self._traits.get(village)
         if t is None:
-            t = self._traits[village] = Traits.of(village)
+            t = self._traits[village] = Traits.of(village, self._soils(village) if self._soils else None)
         return t
 
     # -- air -----------------------------------------------------------------------------------------
@@ -339,7 +343,7 @@ class Climate:
         snowpack = block.snowpack
         drain = 1 - math.exp(-1 / 18)
         et_scale = 100 / tr.depth_mm
-        beta_span = 0.75 * tr.field_capacity - tr.wilting
+        beta_span = max(1.0, 0.75 * tr.field_capacity - tr.wilting)
         day_factor = 1.0
         for i, p in enumerate(precip):
             h = h0 + i

@@ -130,20 +130,29 @@ def simulate(url: str | None, speed: float, seed: int) -> None:
 @click.option("--days", default=None, type=int, help="history to backfill (default: since 1 April)")
 @click.option("--seed", default=2026, show_default=True)
 @click.option("--no-live", is_flag=True, help="backfill only; no live devices")
-def demo(days: int | None, seed: int, no_live: bool) -> None:
+@click.option("--verbose", is_flag=True, help="log at the log.level setting (default: warnings only, unless "
+                                              "NONGYUN_LOG_LEVEL is set)")
+def demo(days: int | None, seed: int, no_live: bool, verbose: bool) -> None:
     """Everything on one machine: embedded store, a broker, simulated devices with a season of history."""
+    import logging
+    import os
+
     from .demo import run_demo
 
     ctx = process.context()
+    if not verbose and "NONGYUN_LOG_LEVEL" not in os.environ:
+        # the broker's and the jobs' INFO lines (hundreds in the first seconds) would bury the URL
+        logging.getLogger().setLevel(logging.WARNING)
+    notes: list[str] = []
     if ctx.settings.values.web_auth == "required":
         from .auth import open_accounts
         from .auth.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, ensure_demo_accounts
         from .times import now_ms
 
         ensure_demo_accounts(open_accounts(ctx.settings.data_dir, ctx.tree), now_ms())
-        names = ", ".join(d.username for d in DEMO_ACCOUNTS)
-        click.echo(f"demo accounts (password {DEMO_PASSWORD}): {names}")
-    run_demo(ctx, days=days, seed=seed, live=not no_live, echo=click.echo)
+        notes.append(f"demo accounts (password {DEMO_PASSWORD}):")
+        notes += [f"  {d.username:14} {d.note_zh}" for d in DEMO_ACCOUNTS]
+    run_demo(ctx, days=days, seed=seed, live=not no_live, echo=click.echo, notes=notes)
 
 
 @main.command("settings")

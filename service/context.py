@@ -17,6 +17,7 @@ from .regions import RegionTree
 from .registry import Registry
 from .registry_changes import ChangeLog, LiveRegistries
 from .settings import Settings, load
+from .soils import Soils
 from .targets import Targets
 
 
@@ -35,6 +36,8 @@ class Context:
     # Run-time registry changes (registry_changes.py): swaps ``registry`` and ``land`` above in place
     # when the change log moves; None for a Context built by hand (tests), which stays as built.
     live: LiveRegistries | None = None
+    # Soil parameters and 墒情 thresholds (config/soils.toml).
+    soils: Soils = field(default_factory=Soils)
 
 
 def build(settings: Settings | None = None) -> Context:
@@ -47,12 +50,13 @@ def build(settings: Settings | None = None) -> Context:
         alerts = AlertsConfig.load(cfg / "alerts.toml", catalogue)
         targets = Targets.load(cfg / "targets.toml", tree)
         land = Land.load(cfg, tree)
+        soils = Soils.load(cfg / "soils.toml", tree, registry)
     except SettingsError as exc:
         raise SettingsError(f"{exc}\n  (config folder {cfg}, from {settings.config_source}; "
                             "NONGYUN_CONFIG names another)") from None
     live = LiveRegistries(ChangeLog.in_dir(settings.data_dir), tree, set(catalogue.metrics), registry, land)
     live.refresh()  # the changes made so far are in force from the start
-    ctx = Context(settings, tree, live.devices, catalogue, alerts, targets, live.land, live)
+    ctx = Context(settings, tree, live.devices, catalogue, alerts, targets, live.land, live, soils)
     live.subscribe(lambda devices, land: _swap(ctx, devices, land))
     return ctx
 

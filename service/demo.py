@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
@@ -81,7 +81,8 @@ def backfill(ctx: Context, store: Any, district: Any, *, days: int | None, echo:
 
 
 def run_demo(ctx: Context, *, days: int | None, seed: int, live: bool, echo: Callable[..., Any],
-             stop: threading.Event | None = None) -> None:
+             stop: threading.Event | None = None, notes: Sequence[str] = ()) -> None:
+    """``notes`` (the demo accounts) are printed after the URL, so both are the start-up's last lines."""
     from sensors.simulator import District
 
     from .broker import ensure_broker
@@ -110,4 +111,6 @@ def run_demo(ctx: Context, *, days: int | None, seed: int, live: bool, echo: Cal
                                            "buffer_dir": Path(settings.data_dir) / "devices"})
             sim.start()
         echo(f"nongyun demo ready: http://{host}:{port}/  (API: http://{host}:{port}/api/v1/regions)")
+        for line in notes:
+            echo(line)
         signals.wait()

@@ -66,6 +66,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("web.allowed_hosts", "NONGYUN_ALLOWED_HOSTS", "",
             "host names the web app answers to, comma-separated (`.example.org`: it and its subdomains; `*`: any); "
             "loopback, IP addresses and the host of web.http are always allowed"),
+    Setting("web.public_url", "NONGYUN_PUBLIC_URL", "",
+            "address staff open the dashboards at, e.g. https://nongyun.example.org: links in 企业微信/钉钉 messages "
+            "(empty: messages without links, no weekly brief push)"),
     Setting("web.password_checks", "NONGYUN_PASSWORD_CHECKS", 2,
             "password checks (Argon2, 64 MiB each) one web process runs at once; a few more wait, the rest get 503"),
     Setting("retention.raw_days", "NONGYUN_RETENTION_RAW_DAYS", 400,
@@ -110,6 +113,7 @@ class _Validated(BaseModel):
     web_cookie_secure: bool
     web_proxy_hops: int = Field(ge=0, le=10)
     web_allowed_hosts: str
+    web_public_url: str
     web_password_checks: int = Field(ge=1, le=64)
     retention_raw_days: int = Field(ge=0, le=36_500)
     retention_rollup_days: int = Field(ge=0, le=36_500)
@@ -153,6 +157,14 @@ class _Validated(BaseModel):
                 raise ValueError(f"{name!r}: comma-separated host names without scheme or port, "
                                  "e.g. nongyun.example.org,.county.example")
         return v
+
+    @field_validator("web_public_url")
+    @classmethod
+    def _public_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if v and (parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.password):
+            raise ValueError("must be empty or http(s)://host[:port][/path], e.g. https://nongyun.example.org")
+        return v.rstrip("/")
 
     @field_validator("time_tz")
     @classmethod
@@ -261,7 +273,7 @@ def _validate(raw: Mapping[str, Any], sources: Mapping[str, str]) -> _Validated:
             label = f"{setting.key} ({setting.env})" if setting and setting.env else name
             secret = setting is not None and ("secret" in setting.key or "token" in setting.key)
             shown = "****" if secret else repr(err.get("input"))
-            if setting is not None and setting.key.endswith(".url") and isinstance(err.get("input"), str):
+            if setting is not None and setting.key.endswith("url") and isinstance(err.get("input"), str):
                 shown = repr(redact_url(err["input"]))  # a rejected key may still be nearly the real one
             lines.append(f"  {label} = {shown} from {where}: {err['msg']}")
         raise SettingsError("invalid settings:\n" + "\n".join(lines)) from None

@@ -41,6 +41,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
@@ -196,10 +197,17 @@ def offset_changes(start: int, end: int, tz: ZoneInfo) -> list[int]:
     """The instants in (start, end) at which the zone's UTC offset changes.
 
     Sampled every 6 hours and bisected to the millisecond: no zone changes its offset twice within
-    six hours (tzdata's closest pairs are months apart)."""
+    six hours (tzdata's closest pairs are months apart). Remembered per range: one answer that asks
+    the store for many groups over the same days (/agromet) would otherwise sample the same years
+    again for every query."""
+    return list(_offset_changes(start, end, tz))
+
+
+@lru_cache(maxsize=256)
+def _offset_changes(start: int, end: int, tz: ZoneInfo) -> tuple[int, ...]:
     out: list[int] = []
     if start >= end:
-        return out
+        return ()
     t, off = start, utc_offset_ms(start, tz)
     while t < end - 1:
         n = min(t + _SAMPLE_MS, end - 1)
@@ -214,7 +222,7 @@ def offset_changes(start: int, end: int, tz: ZoneInfo) -> list[int]:
                     hi = mid
             out.append(hi)
         t, off = n, o
-    return out
+    return tuple(out)
 
 
 @dataclass(frozen=True)

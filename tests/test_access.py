@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from service.records import Revision, YieldRecord, new_record_id
+from service.store.base import Alert
 from service.times import format_local, now_ms
 from tests.access_support import (  # noqa: F401 (fixture)
     CALLERS,
@@ -56,6 +57,7 @@ def _harvest(village: str) -> Callable[[str], dict[str, Any]]:
 
 
 READINGS = "/api/v1/readings?metric=soil_moisture&every=1h"
+BRIEF = "/api/v1/reports/moisture-weekly"  # a file: tests/test_moisture_brief.py checks its text for leaks
 CASES = [
     # API: anonymous 401; viewers read inside (or above, narrowed) their scope; 403 beside it
     Case("regions tree", "GET", "/api/v1/regions", (401, 200, 200, 200, 200)),
@@ -90,6 +92,22 @@ CASES = [
          (401, 200, 200, 200, 200)),
     Case("readings: default region", "GET", READINGS, (401, 200, 200, 200, 200)),
     Case("readings: other township", "GET", f"{READINGS}&region={YML}", (401, 403, 403, 403, 200)),
+    Case("moisture: district", "GET", f"/api/v1/moisture?region={DISTRICT}", (401, 200, 200, 200, 200)),
+    Case("moisture: district by village", "GET", f"/api/v1/moisture?region={DISTRICT}&group_by=village",
+         (401, 200, 200, 200, 200)),
+    Case("moisture: default", "GET", "/api/v1/moisture", (401, 200, 200, 200, 200)),
+    Case("moisture: other township", "GET", f"/api/v1/moisture?region={YML}", (401, 403, 403, 403, 200)),
+    Case("moisture: sibling village", "GET", f"/api/v1/moisture?region={V_XJT}", (401, 403, 200, 200, 200)),
+    Case("agromet: district", "GET", f"/api/v1/agromet?region={DISTRICT}", (401, 200, 200, 200, 200)),
+    Case("agromet: district by village", "GET", f"/api/v1/agromet?region={DISTRICT}&group_by=village&year=2025",
+         (401, 200, 200, 200, 200)),
+    Case("agromet: default", "GET", "/api/v1/agromet", (401, 200, 200, 200, 200)),
+    Case("agromet: other township", "GET", f"/api/v1/agromet?region={YML}", (401, 403, 403, 403, 200)),
+    Case("agromet: sibling village", "GET", f"/api/v1/agromet?region={V_XJT}", (401, 403, 200, 200, 200)),
+    Case("moisture brief: district pdf", "GET", f"{BRIEF}?region={DISTRICT}", (401, 200, 200, 200, 200)),
+    Case("moisture brief: own township xlsx", "GET", f"{BRIEF}?region={ZX}&format=xlsx", (401, 200, 200, 200, 200)),
+    Case("moisture brief: other township", "GET", f"{BRIEF}?region={YML}&format=xlsx", (401, 403, 403, 403, 200)),
+    Case("moisture brief: sibling village", "GET", f"{BRIEF}?region={V_XJT}&format=xlsx", (401, 403, 200, 200, 200)),
     Case("devices: district", "GET", f"/api/v1/devices?region={DISTRICT}", (401, 200, 200, 200, 200)),
     Case("devices: default", "GET", "/api/v1/devices", (401, 200, 200, 200, 200)),
     Case("devices: other township", "GET", f"/api/v1/devices?region={YML}", (401, 403, 403, 403, 200)),
@@ -142,7 +160,7 @@ def test_every_endpoint_answers_each_caller_as_it_should_and_shows_nothing_outsi
         resp = _call(world, case, caller)
         assert resp.status_code == expected, (caller, resp.get_data(as_text=True)[:300])
         spec = CALLERS[caller]
-        text = resp.get_data(as_text=True)
+        text = resp.get_data().decode(errors="replace")  # a PDF or workbook is no UTF-8
         if resp.status_code == 302:
             assert "/login" in resp.location or resp.location.startswith("/r/"), resp.location
         if resp.status_code in (401, 403) and resp.mimetype == "application/json":
@@ -298,12 +316,21 @@ def test_a_viewer_gets_no_harvest_form_and_an_editor_does(world: World) -> None:
     assert 'name="csrf-token"' in editor
 
 
-def test_acknowledging_records_the_account_not_a_typed_name(world: World) -> None:
+def test_acknowledging_records_the_name_given_else_the_account(world: World) -> None:
     client = world.clients["township_editor"]
-    resp = client.post(f"/api/v1/alerts/{world.alerts[V_DMT]}/ack", json={"by": "someone else"},
+    typed = world.store.open_alert(Alert(f"frost:{V_DMT}", "frost", "critical", V_DMT, None, "霜冻", now_ms()))
+    plain = world.store.open_alert(Alert(f"heat:{V_DMT}", "heat", "warning", V_DMT, None, "高温", now_ms()))
+    assert typed is not None and plain is not None
+    resp = client.post(f"/api/v1/alerts/{typed.id}/ack", json={"by": "王会计"},
                        headers={"X-CSRFToken": page_csrf(client)})
     assert resp.status_code == 200
-    assert resp.get_json()["acked_by"] == "township_editor"  # the account (its first ack is kept)
+    assert resp.get_json()["acked_by"] == "王会计"  # README: {"by": "王会计"}; the account is in the log
+    again = client.post(f"/api/v1/alerts/{typed.id}/ack", json={}, headers={"X-CSRFToken": page_csrf(client)})
+    assert again.get_json()["acked_by"] == "王会计"  # its first acknowledgement is kept
+    unnamed = client.post(f"/api/v1/alerts/{plain.id}/ack", json={}, headers={"X-CSRFToken": page_csrf(client)})
+    assert unnamed.get_json()["acked_by"] == "township_editor"  # no name given: the account
+    for key in (typed.key, plain.key):  # the module's other tests see the seeded alerts only
+        world.store.clear_alert(key, now_ms())
 
 
 def test_plots_and_area_groups_count_only_what_lies_inside_the_scope(world: World) -> None:

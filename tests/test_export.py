@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
@@ -70,7 +71,7 @@ def test_xlsx_of_the_district_in_numbers(client: FlaskClient, harvests: None) ->
     assert rows[-1][2:] == [5, 103.5, 108_633.8, round(108_633.8 / 103.5, 2)]
     detail = rows_of(wb["收获记录"])
     assert detail[1][5:8] == ["面积（亩）", "产量（斤）", "亩产（斤/亩）"]
-    assert ["2025-01-01T00:30:00+08:00", "杨木林子镇", "前杨木林子村", "玉米", None, 1.0, 1100.0, 1100.0,
+    assert [datetime(2025, 1, 1, 0, 30), "杨木林子镇", "前杨木林子村", "玉米", None, 1.0, 1100.0, 1100.0,
             "人工录入", None, None, "待审核"] in [r[:-1] for r in detail]
     ids = [r[-1] for r in detail[2:]]
     assert len(set(ids)) == len(ids) == 5 and all(ids)  # 编号: each record's id, for an exact re-import
@@ -131,3 +132,15 @@ def test_a_control_character_in_a_plot_id_does_not_break_the_workbook(client: Fl
     assert resp.status_code == 200
     wb = load_workbook(io.BytesIO(resp.data))
     assert "A-3" in [c.value for row in wb["收获记录"].iter_rows() for c in row]
+
+
+def test_csv_says_its_charset_once_and_xlsx_times_are_local_excel_dates(client: FlaskClient, harvests: None) -> None:
+    resp = client.get(f"/export/yields.csv?region={ZX}&year=2025")
+    assert resp.headers["Content-Type"] == "text/csv; charset=utf-8"  # issue 19: it said charset twice
+    wb = load_workbook(io.BytesIO(client.get(f"/export/yields.xlsx?region={QYM}&year=2025").data))
+    ws = wb["收获记录"]
+    cells = {c.value: c for c in (row[0] for row in ws.iter_rows(min_row=3))}
+    # 00:30 on New Year's Day in Beijing (16:30 UTC the day before): the local time, as a date cell
+    new_year = cells[datetime(2025, 1, 1, 0, 30)]
+    assert new_year.is_date and "yyyy" in new_year.number_format  # a number with a date format, not text
+    assert set(cells) == {datetime(2025, 1, 1, 0, 30), datetime(2025, 10, 11, 8, 30)}

@@ -103,6 +103,10 @@ def test_answers_match_their_documented_schemas(client: FlaskClient, store: Sqli
         ("get", "/api/v1/area-groups", "/api/v1/area-groups", None),
         ("post", "/api/v1/yields", "/api/v1/yields", post),
         ("get", f"/api/v1/readings?metric=soil_moisture&region={village}", "/api/v1/readings", None),
+        ("get", f"/api/v1/moisture?region={village}", "/api/v1/moisture", None),
+        ("get", "/api/v1/moisture?group_by=village&date=2026-07-15", "/api/v1/moisture", None),
+        ("get", "/api/v1/agromet?year=2025", "/api/v1/agromet", None),
+        ("get", f"/api/v1/agromet?region={village}", "/api/v1/agromet", None),
         ("get", f"/api/v1/devices?region={village}", "/api/v1/devices", None),
         ("get", "/api/v1/devices/qh-st-101200-1", "/api/v1/devices/{device_id}", None),
         ("get", f"/api/v1/alerts?region={village}", "/api/v1/alerts", None),
@@ -142,6 +146,13 @@ def test_answers_match_their_documented_schemas(client: FlaskClient, store: Sqli
     assert resp.status_code == 200, resp.get_data(as_text=True)
     assert [e.message for e in _validator(doc, ref["$ref"]).iter_errors(resp.get_json())] == []
     checked.add(("/api/v1/yields/import", "post"))
+    # the weekly 墒情简报 answers a file: each format with a media type the document lists
+    brief = doc["paths"]["/api/v1/reports/moisture-weekly"]["get"]["responses"]["200"]["content"]
+    for fmt in ("pdf", "xlsx"):
+        resp = client.get(f"/api/v1/reports/moisture-weekly?region={village}&format={fmt}")
+        assert resp.status_code == 200 and resp.mimetype in brief, resp.get_data(as_text=True)[:300]
+        assert brief[resp.mimetype]["schema"] == {"type": "string", "contentMediaType": resp.mimetype}
+    checked.add(("/api/v1/reports/moisture-weekly", "get"))
     assert checked == {(p, m) for p, ops in doc["paths"].items() for m in ops}  # every operation exercised
 
 

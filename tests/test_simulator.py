@@ -369,3 +369,55 @@ def test_backfilling_the_season_so_far_is_quick(district: District, ctx: Context
     store.close()
     assert stats.rejections == 0 and stats.readings > 250_000 and stats.yields > 5_000
     assert stats.seconds < 60, f"{stats.seconds:.1f} s (target well under 30 s on 2 cores)"
+
+
+# -- 墒情 over a season (issue 13): soils by village, dry and wet spells, winter freeze --------------------
+
+
+def _district_rain(district: District, villages: list[str], start: int, days: int) -> float:
+    return sum(district.climate.rain_between(v, start, start + days * 24 * HOUR) for v in villages) / len(villages)
+
+
+def _spell(district: District, villages: list[str], first: int, last: int, days: int, wettest: bool) -> int:
+    """The start of the driest (or wettest) run of ``days`` local days starting in [first, last)."""
+    starts = range(first, last, 24 * HOUR)
+    rain = {s: _district_rain(district, villages, s, days) for s in starts}
+    return (max if wettest else min)(starts, key=lambda s: rain[s])
+
+
+def test_a_season_grades_dry_and_wet_spells_and_winter_freezes(district: District, ctx: Context,
+                                                               tmp_path: Path) -> None:
+    from service.queries.moisture import moisture_report
+    from service.times import local_date
+
+    villages = sorted({d.village for d in district.stations})
+    soils = {ctx.soils.of_village(v).texture for v in villages}
+    assert len(soils) >= 4  # a few textures across the district, not one soil everywhere
+    dry = _spell(district, villages, local_ms(ctx, 2026, 4, 20), local_ms(ctx, 2026, 6, 20), 14, False)
+    wet = _spell(district, villages, local_ms(ctx, 2026, 7, 1), local_ms(ctx, 2026, 8, 25), 4, True)
+    assert _district_rain(district, villages, dry, 14) < 15 < 40 < _district_rain(district, villages, wet, 4)
+    winter = local_ms(ctx, 2026, 1, 15)
+    day = 24 * HOUR
+    store = SqliteStore(tmp_path / "season.sqlite3")
+    try:
+        # the spell's last days (the soil dried through it), the day after the storms, two winter days
+        spans = ((dry + 11 * day, dry + 14 * day), (wet + 4 * day, wet + 5 * day), (winter, winter + 2 * day))
+        for start, end in spans:
+            stats = district.backfill(store, start, end, step_ms=2 * HOUR)
+            assert stats.rejections == 0
+
+        def graded(ms: int) -> dict[str, str | None]:
+            r = moisture_report(ctx, store, ctx.tree.district.code, local_date(ms, ctx.settings.tz),
+                                group_by="village")
+            return {g.key: g.grade for g in r.groups if g.key in villages}
+
+        after_dry = graded(dry + 13 * day)
+        assert any(g in ("不足", "严重不足") for g in after_dry.values()), after_dry
+        assert len(set(after_dry.values())) >= 2  # sands dry out sooner than clays: villages differ
+        after_wet = graded(wet + 4 * day)
+        assert any(g == "过多" for g in after_wet.values()), after_wet
+        frozen = moisture_report(ctx, store, ctx.tree.district.code, local_date(winter + day, ctx.settings.tz))
+        assert frozen.total.frozen == len([d for d in district.stations if "soil_moisture" in d.metrics])
+        assert frozen.total.grade is None and frozen.total.stations == {}
+    finally:
+        store.close()

@@ -8,8 +8,13 @@
 - Webhooks (config/alerts.toml ``[webhooks."<region>"]``): each change of an alert under the region
   is POSTed as ``{"event", "alert"}``. At least once: a failed POST is logged and the alert stays
   undelivered until every hook of its region accepted it.
+- Group robots (``[[channels]]``: 企业微信 ``wecom``, 钉钉 ``dingtalk``, or a ``webhook`` with retries),
+  per region and alert kind: each change is shaped into the robot's markdown and *queued* in the
+  outbox (``outbox.py``), which a worker thread drains with back-off and dead letters, so a slow or
+  rate-limited robot never holds up the runner. The weekly 墒情简报 link is queued the same way.
 Delivery state lives in the store (``undelivered_alerts`` / ``mark_delivered``), so a restart or
-a new lease holder picks up exactly what was not delivered.
+a new lease holder picks up exactly what was not delivered; the robots' outbox keys each message,
+so queuing an alert change again (a retried run) sends it once.
 """
 
 from __future__ import annotations
@@ -19,15 +24,20 @@ import threading
 import urllib.error
 import urllib.request
 import uuid
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from datetime import time as day_time
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import orjson
 
 from ..settings import MqttAddress
-from ..store.base import InRegion, JobsStore
+from ..store.base import Alert, InRegion, JobsStore
 from ..times import format_local
-from .config import AlertsConfig, Webhook
+from . import robots as rb
+from .config import AlertsConfig, Channel, Webhook
+from .outbox import Dispatcher, Outbox, Sender, wall_ms
 from .views import alert_json, event_of
 
 log = logging.getLogger(__name__)
@@ -106,24 +116,115 @@ def post_json(hook: Webhook, body: bytes) -> bool:
         with urllib.request.urlopen(req, timeout=hook.timeout_s) as resp:
             ok = bool(200 <= resp.status < 300)
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        log.warning("alerts: webhook %s failed: %s (retried next run)", hook.url, exc)
+        log.warning("alerts: webhook %s failed: %s (retried next run)", _shown(hook.url), exc)
         return False
     if not ok:
-        log.warning("alerts: webhook %s answered %d (retried next run)", hook.url, resp.status)
+        log.warning("alerts: webhook %s answered %d (retried next run)", _shown(hook.url), resp.status)
     return ok
 
 
+def _shown(url: str) -> str:
+    """A webhook URL for the log: without its query, where tokens and keys travel."""
+    return url.split("?", 1)[0]
+
+
+def channel_sender(c: Channel, url: str, secret: str | None) -> Sender:
+    """One attempt at ``c``: DingTalk URLs are signed afresh each time (a signature is valid an hour)."""
+    def send(body: bytes) -> rb.Answer:
+        target = rb.signed_url(url, secret, wall_ms()) if c.type == "dingtalk" else url
+        return rb.post(target, body, c.timeout_s, errcode=c.type != "webhook")
+
+    return send
+
+
+class Robots:
+    """Which alert changes go to which group robots, in what words; queued, never sent inline."""
+
+    def __init__(self, cfg: AlertsConfig, outbox: Outbox, tz: ZoneInfo, *, place: Callable[[str], rb.Place],
+                 unit: Callable[[Alert], str | None], public_url: str = "",
+                 env: Mapping[str, str] | None = None) -> None:
+        self.cfg = cfg
+        self.outbox = outbox
+        self.tz = tz
+        self.place = place
+        self.unit = unit
+        self.public_url = public_url.rstrip("/")
+        senders = {c.name: channel_sender(c, *c.resolve(env)) for c in cfg.channels}  # fails at start, not later
+        self.dispatcher = Dispatcher(outbox, senders)
+
+    def _local(self, ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, self.tz).strftime("%Y-%m-%d %H:%M")
+
+    def body(self, c: Channel, a: Alert, event: str) -> bytes:
+        if c.type == "webhook":
+            return orjson.dumps({"event": event, "alert": alert_json(a, self.tz)})
+        link = f"{self.public_url}/r/{a.village}" if self.public_url else None
+        msg = rb.alert_message(a, event, self.place(a.village), self.unit(a), self._local, link)
+        doc = rb.wecom_body(msg) if c.type == "wecom" else rb.dingtalk_body(msg, c.at_mobiles, c.at_all)
+        return orjson.dumps(doc)
+
+    def queue_alert(self, a: Alert) -> int:
+        event = event_of(a)
+        queued = 0
+        for c in self.cfg.channels_for(a.village, a.kind, event):
+            queued += self.outbox.put(f"alert:{a.id}:{a.version}:{c.name}", c.name, self.body(c, a, event))
+        return queued
+
+    def queue_briefs(self, now: int) -> str:
+        """On the configured local weekday and hour (and for the day after, should the runner have been
+        down), the link to last ISO week's 墒情简报 for each channel with ``weekly_brief``; once a week."""
+        n = self.cfg.notify
+        local = datetime.fromtimestamp(now / 1000, self.tz)
+        monday = local.date() - timedelta(days=local.isoweekday() - 1)
+        due = datetime.combine(monday + timedelta(days=n.brief_weekday - 1), day_time(n.brief_hour), self.tz)
+        if not due <= local < due + timedelta(days=1):
+            return "weekly brief: not due"
+        year, week, _ = (monday - timedelta(days=7)).isocalendar()
+        iso_week = f"{year}-W{week:02d}"
+        wanted = [c for c in self.cfg.channels if c.weekly_brief]
+        if wanted and not self.public_url:
+            log.warning("notify: weekly brief %s not pushed: web.public_url is not set (the message is a link)",
+                        iso_week)
+            return "weekly brief: web.public_url is not set"
+        queued = 0
+        for c in wanted:
+            link = (f"{self.public_url}/api/v1/reports/moisture-weekly?region={c.region}&week={iso_week}"
+                    "&format=pdf")
+            msg = rb.brief_message(self.place_name(c.region), iso_week, link)
+            doc: dict[str, Any] = {"event": "weekly_brief", "region": c.region, "week": iso_week, "url": link}
+            if c.type == "wecom":
+                doc = rb.wecom_body(msg)
+            elif c.type == "dingtalk":
+                doc = rb.dingtalk_body(msg)
+            queued += self.outbox.put(f"brief:{c.region}:{iso_week}:{c.name}", c.name, orjson.dumps(doc))
+        if queued:
+            self.dispatcher.kick()
+        return f"weekly brief {iso_week}: queued {queued}"
+
+    def place_name(self, region: str) -> str:
+        p = self.place(region)
+        return " ".join(x for x in (p.township, p.village) if x)
+
+    def close(self) -> None:
+        self.dispatcher.close()
+
+
 class Notifier:
-    def __init__(self, store: JobsStore, cfg: AlertsConfig, publisher: Publisher, tz: ZoneInfo) -> None:
+    def __init__(self, store: JobsStore, cfg: AlertsConfig, publisher: Publisher, tz: ZoneInfo,
+                 robots: Robots | None = None) -> None:
         self.store = store
         self.cfg = cfg
         self.publisher = publisher
         self.tz = tz
+        self.robots = robots
 
     def deliver(self, now: int) -> str:
         published = self._mqtt(now)
-        posted = self._webhooks()
-        return f"published {published} region snapshots, delivered {posted} webhook events"
+        posted, queued = self._webhooks()
+        if self.robots is not None:
+            self.robots.dispatcher.kick()  # also drains what a previous process left queued
+        return (f"published {published} region snapshots, delivered {posted} webhook events"
+                + (f", queued {queued} robot messages" if self.robots is not None else ""))
 
     def _mqtt(self, now: int) -> int:
         pending = self.store.undelivered_alerts("mqtt")
@@ -141,16 +242,20 @@ class Notifier:
                 self.store.mark_delivered(a.id, "mqtt", a.version)
         return sum(ok.values())
 
-    def _webhooks(self) -> int:
-        delivered = 0
+    def _webhooks(self) -> tuple[int, int]:
+        delivered = queued = 0
         for a in self.store.undelivered_alerts("webhook"):
+            if self.robots is not None:  # queued first: a failing webhook below re-queues nothing twice
+                queued += self.robots.queue_alert(a)
             hooks = self.cfg.hooks_for(a.village)
             body = orjson.dumps({"event": event_of(a), "alert": alert_json(a, self.tz)})
             results = [post_json(hook, body) for _, hook in hooks]  # every hook tried, none skipped
             if all(results):
                 self.store.mark_delivered(a.id, "webhook", a.version)
                 delivered += bool(hooks)
-        return delivered
+        return delivered, queued
 
     def close(self) -> None:
         self.publisher.close()
+        if self.robots is not None:
+            self.robots.close()

@@ -2,16 +2,21 @@
 
 The web app does not talk MQTT, so "broker" means "a TCP connection to the configured broker
 opens": cheap (0.5 s at most), and what a web worker can honestly know. A process that runs ingest
-itself (``nongyun serve``) adds the live state only its pipeline knows.
+itself (``nongyun serve``) adds the live state only its pipeline knows. Group-robot deliveries are
+read from the jobs runner's outbox file in the data folder (``jobs/outbox.py``): what waits, what
+went out, the dead letters and the last error per channel, for any process sharing that folder.
 """
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
+from ..jobs.outbox import FILE as OUTBOX_FILE
+from ..jobs.outbox import read_stats
 from ..settings import Settings
 from ..store import Store
 from ..store.base import IngestCounters
@@ -33,6 +38,7 @@ class HealthReport:
     counters: IngestCounters
     lag_ms: int | None  # since the newest commit of any ingest worker
     live: dict[str, Any] | None
+    notifications: dict[str, Any] = field(default_factory=lambda: notification_state(None))
 
 
 def tcp_probe(host: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> dict[str, Any]:
@@ -58,7 +64,18 @@ def ingest_lag_ms(counters: IngestCounters, now: int) -> int | None:
     return max(0, now - max(commits)) if commits else None
 
 
-def health_report(store: Store, probe: BrokerProbe, live: Iterable[LiveIngest], now: int) -> HealthReport:
+def notification_state(data_dir: Path | None) -> dict[str, Any]:
+    """Dead letters in all and per channel (``last_error_at`` in epoch ms); zeros when nothing was queued."""
+    stats = read_stats(Path(data_dir) / OUTBOX_FILE) if data_dir is not None else {}
+    channels = {name: {"queued": s.queued, "sent": s.sent, "dead_letters": s.dead_letters, "retries": s.retries,
+                       "last_error": s.last_error, "last_error_at": s.last_error_at}
+                for name, s in sorted(stats.items())}
+    return {"dead_letters": sum(s.dead_letters for s in stats.values()),
+            "queued": sum(s.queued for s in stats.values()), "channels": channels}
+
+
+def health_report(store: Store, probe: BrokerProbe, live: Iterable[LiveIngest], now: int,
+                  data_dir: Path | None = None) -> HealthReport:
     ping = store.ping()
     try:
         broker = dict(probe())
@@ -77,4 +94,4 @@ def health_report(store: Store, probe: BrokerProbe, live: Iterable[LiveIngest], 
             reasons = list(link())
             state |= {"degraded": reasons, "mqtt": pipeline.state() if hasattr(pipeline, "state") else None}
             ok = ok and not reasons
-    return HealthReport(ok, ping, broker, counters, ingest_lag_ms(counters, now), state)
+    return HealthReport(ok, ping, broker, counters, ingest_lag_ms(counters, now), state, notification_state(data_dir))

@@ -79,7 +79,7 @@ EXTENSION = "nongyun_auth"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Reachable without logging in: the login page itself, static assets, the API's own description.
 PUBLIC = frozenset({"auth.login", "auth.logout", "pages.static", "pages.echarts", "api_v1.openapi_get", "static",
-                    "metrics.metrics"})  # scraped by Prometheus: totals only, no regional data
+                    "metrics.metrics"})  # metrics.py asks for an admin itself: a scraper gets 401, not the login page
 SECRET_FILE = "secret_key"
 SESSION_COOKIE = "nongyun_session"
 

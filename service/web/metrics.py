@@ -9,6 +9,12 @@ store write latency histogram — with ``register_ingest(app, pipeline)``.
 
 Each app has its own ``CollectorRegistry``: several apps in one process (tests, gunicorn's preload)
 never share or double-register metrics.
+
+Who may scrape: what ``/api/v1/health`` shows, an admin (README "Operating it"). Prometheus sends an
+admin's API token (``authorization: {type: Bearer, credentials_file: ...}`` in its scrape config);
+without one the answer is a 401 with ``WWW-Authenticate: Bearer``, never the login page a browser
+would be sent to, and another role is a 403. With ``web.auth = off`` everyone is the admin, so the
+operator keeps the listen address (``web.http``, 127.0.0.1 by default) private instead.
 """
 
 from __future__ import annotations
@@ -17,14 +23,16 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from flask import Blueprint, Flask, Response, current_app
+from flask import Blueprint, Flask, Response, current_app, g
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..auth import Principal
 from ..queries.health import LiveIngest, ingest_lag_ms
 from ..records import REASONS
 from ..times import now_ms
+from .errors import error_response
 from .state import WebState
 
 EXTENSION = "nongyun.metrics"
@@ -143,8 +151,23 @@ def register_ingest(app: Flask, pipeline: LiveIngest) -> None:
     _collector(app).live.append(pipeline)
 
 
+def _refused() -> Response | None:
+    """None for an admin; else the 401 (nobody) or 403 (another role) a scraper can act on. The
+    route is public to the login redirect (auth.PUBLIC) so that this check, not a redirect, answers."""
+    who = g.get("principal")
+    if not isinstance(who, Principal):
+        return error_response(401, "/metrics needs an admin's API token (Authorization: Bearer nyt_...)",
+                              WWW_Authenticate='Bearer realm="nongyun"')
+    if not who.may("admin"):
+        return error_response(403, f"/metrics needs the admin role; {who.username or 'you'} are {who.role}")
+    return None
+
+
 @bp.get("/metrics")
 def metrics() -> Response:
+    refused = _refused()
+    if refused is not None:
+        return refused
     _collector(current_app)
     registry, _ = current_app.extensions[EXTENSION]
     return Response(generate_latest(registry), mimetype=None, content_type=CONTENT_TYPE_LATEST)

@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from service.context import Context
 from service.errors import NotFound
+from service.jobs import health
 from service.records import Batch, Reading
 from service.store.base import Alert, InRegion, JobsStore, ReadingsQuery, Store, as_jobs_store
 from service.times import parse_rfc3339
@@ -245,3 +247,53 @@ def test_notifiers_see_each_version_once_per_channel(store: Store) -> None:
     s.clear_alert(b.key, T0 + 2 * HOUR)
     assert [(x.id, x.version) for x in s.undelivered_alerts("mqtt")] == [(b.id, 2)]
     assert [x.id for x in s.undelivered_alerts("webhook", limit=1)] == [a.id]
+
+
+# -- alerts as the dashboards' panel uses them (issue 19) -------------------------------------------
+
+def test_an_acknowledgement_stays_and_since_never_moves(store: Store) -> None:
+    s = jobs(store)
+    raised = s.open_alert(alert(raised_at=T0, value=12.0))
+    assert raised is not None
+    s.ack_alert(raised.id, "王会计", T0 + 2 * HOUR)
+    for later in (T0 + HOUR, T0 + 3 * HOUR):  # the rule sees the condition again: nothing changes
+        assert s.open_alert(alert(raised_at=later, value=9.0)) is None
+    for listed in (s.list_alerts(DISTRICT, active=True)[0], s.list_alerts(InRegion("village", V1))[0],
+                   s.get_alert(raised.id)):
+        assert listed is not None
+        assert (listed.id, listed.raised_at, listed.value) == (raised.id, T0, 12.0)
+        assert (listed.acked_by, listed.acked_at, listed.active) == ("王会计", T0 + 2 * HOUR, True)
+
+
+def test_every_listed_alert_device_ones_too_is_acknowledged_by_its_listed_id(store: Store) -> None:
+    s = jobs(store)
+    s.open_alert(alert("battery_low:qh-st-101203-1", V1, T0, device="qh-st-101203-1", kind="battery_low",
+                       value=3.2, threshold=3.4))
+    s.open_alert(alert("device_offline:qh-st-101204-1", V2, T0 + HOUR, device="qh-st-101204-1",
+                       kind="device_offline"))
+    s.open_alert(alert(f"drought:{V3}", V3, T0 + 2 * HOUR))
+    listed = s.list_alerts(DISTRICT, active=True)
+    assert len(listed) == 3 and len({a.id for a in listed}) == 3
+    for i, a in enumerate(listed):
+        acked = s.ack_alert(a.id, f"staff-{i}", T0 + 5 * HOUR)
+        assert (acked.id, acked.key, acked.acked_by) == (a.id, a.key, f"staff-{i}")
+    assert [(a.key, a.acked_by) for a in s.list_alerts(DISTRICT, active=True)] == [
+        (a.key, f"staff-{i}") for i, a in enumerate(listed)]
+
+
+def test_a_low_battery_keeps_its_since_while_newer_readings_arrive(store: Store, ctx: Context) -> None:
+    s = jobs(store)
+    station = "qh-st-101203-1"
+    cfg = ctx.alerts.station_health
+    for k, volts in enumerate((3.30, 3.25, 3.20, 3.45)):  # low, lower, lower, still under the clear level
+        ts = T0 + k * 10 * 60_000
+        s.write(Batch(readings=[Reading(station, V1, ts, {"battery": volts, "soil_moisture": 20.0})]))
+        health.check(ctx, s, cfg, ts + 60_000)
+        [low] = [a for a in s.list_alerts(DISTRICT, active=True) if a.kind == "battery_low"]
+        assert (low.key, low.raised_at, low.value) == (f"battery_low:{station}", T0, 3.30)
+    assert s.ack_alert(low.id, "王会计", T0 + HOUR).acked_by == "王会计"
+    s.write(Batch(readings=[Reading(station, V1, T0 + HOUR, {"battery": 3.6})]))  # at or above battery_clear_v
+    health.check(ctx, s, cfg, T0 + HOUR + 60_000)
+    assert [a.kind for a in s.list_alerts(DISTRICT, active=True)] == []
+    [ended] = s.list_alerts(DISTRICT, active=False)
+    assert (ended.id, ended.raised_at, ended.acked_by) == (low.id, T0, "王会计")

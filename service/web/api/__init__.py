@@ -7,8 +7,8 @@ the document lists them.
 
 from __future__ import annotations
 
-from . import alerts, devices, imports, land, operators, readings, records, regions, yields
+from . import agromet, alerts, devices, imports, land, moisture, operators, readings, records, regions, reports, yields
 from .routing import PREFIX, bp, routes
 
-__all__ = ["PREFIX", "alerts", "bp", "devices", "imports", "land", "operators", "readings", "records", "regions",
-           "routes", "yields"]
+__all__ = ["PREFIX", "agromet", "alerts", "bp", "devices", "imports", "land", "moisture", "operators", "readings",
+           "records", "regions", "reports", "routes", "yields"]

@@ -2,10 +2,13 @@
 
 Acknowledging says "someone is on it": the alert stays active until its condition recovers, the
 dashboards and the retained MQTT snapshot show who took it, and a webhook gets an
-``acknowledged`` event. Acknowledging twice keeps the first acknowledgement.
+``acknowledged`` event. Acknowledging twice keeps the first acknowledgement. The list answers
+exactly the stored alerts the dashboards' panel shows, each with the numeric id ``/ack`` takes.
 """
 
 from __future__ import annotations
+
+import logging
 
 from flask import Response, request
 
@@ -19,6 +22,8 @@ from .params import AckIn, AlertsParams, NoParams, parse, parse_body
 from .present import alert_out
 from .routing import AUTH, query_args, routes, scoped_answer
 from .schemas import AlertOut, AlertsAnswer
+
+log = logging.getLogger(__name__)
 
 
 @routes.add(Route("/alerts", "GET", "device and agronomic alerts of a region", AlertsAnswer,
@@ -39,11 +44,12 @@ def alerts_get() -> Response:
 def alert_ack(alert_id: str) -> Response:
     # not Werkzeug's <int:...>: it turns 5,000 digits into a ValueError, hence a 500
     if not (alert_id.isascii() and alert_id.isdigit() and len(alert_id) <= 18):
-        raise NotFound(f"no alert with id {alert_id[:20]!r}")
+        raise NotFound(f"no alert with id {alert_id[:80]!r}: alert ids are numbers (GET /alerts lists them)")
     who = require("editor")
     st = state()
-    by = parse_body(AckIn, request.get_data(cache=False), optional=True).by
-    if who.via != "open":
-        by = who.username  # logged in: the account acknowledges, not a typed name
+    body = parse_body(AckIn, request.get_data(cache=False), optional=True)
+    # a clerk at a shared office PC names who took it ({"by": "王会计"}); else the account did
+    by = body.by if "by" in body.model_fields_set or not who.username else who.username
     alert = acknowledge(st.ctx, st.store, int(alert_id), by, now_ms(), who.scope)
+    log.info("alert %s acknowledged as %r by account %r", alert_id, by, who.username or who.via)
     return answer(alert_out(alert, st.ctx.settings.tz))

@@ -32,7 +32,7 @@ class Route:
     rule: str  # Flask rule under the blueprint prefix, e.g. /regions/<code>
     method: str
     summary: str
-    answer: type[BaseModel]
+    answer: type[BaseModel] | None  # None: the answer is a file of one of ``files``
     params: type[BaseModel] | None = None
     body: type[BaseModel] | None = None
     upload: bool = False  # a multipart/form-data body with one binary part `file`
@@ -41,6 +41,7 @@ class Route:
     path_params: dict[str, str] = field(default_factory=dict)  # name → description
     description: str = ""
     endpoint: str = ""  # Flask endpoint name, filled in by Routes.add
+    files: tuple[str, ...] = ()  # media types of a file answer (a report): binary, no JSON schema
 
     @property
     def path(self) -> str:
@@ -113,6 +114,12 @@ def _error_responses(codes: tuple[int, ...]) -> dict[str, Any]:
             for c in (*codes, 500)}
 
 
+def _answer_content(r: Route) -> dict[str, Any]:
+    if r.answer is None:
+        return {media: {"schema": {"type": "string", "contentMediaType": media}} for media in r.files}
+    return {"application/json": {"schema": {"$ref": REF.format(model=r.answer.__name__)}}}
+
+
 # Either one is enough: scripts send a token, the dashboards ride on the login cookie.
 SECURITY: list[dict[str, list[str]]] = [{"bearerToken": []}, {"sessionCookie": []}]
 SECURITY_SCHEMES: dict[str, Any] = {
@@ -143,7 +150,8 @@ def document(routes: list[Route], catalogue: Catalogue, prefix: str, title: str,
     and a 401 answer."""
     modes: dict[type[BaseModel], JsonSchemaMode] = {ErrorAnswer: "serialization"}
     for r in routes:
-        modes[r.answer] = "serialization"  # answers are documented as dumped, bodies as validated
+        if r.answer is not None:
+            modes[r.answer] = "serialization"  # answers are documented as dumped, bodies as validated
         if r.body is not None:
             modes[r.body] = "validation"
     ordered = sorted(modes.items(), key=lambda item: item[0].__name__)
@@ -161,10 +169,7 @@ def document(routes: list[Route], catalogue: Catalogue, prefix: str, title: str,
             "security": SECURITY if secured else [],  # [] overrides the document's default: no login
             "parameters": params,
             "responses": {
-                str(r.status): {
-                    "description": r.summary,
-                    "content": {"application/json": {"schema": {"$ref": REF.format(model=r.answer.__name__)}}},
-                },
+                str(r.status): {"description": r.summary, "content": _answer_content(r)},
                 **_error_responses(errors),
             },
         }

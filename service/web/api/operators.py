@@ -15,8 +15,10 @@ from .params import NoParams, RejectionsParams, parse
 from .routing import AUTH, PREFIX, query_args, routes, scoped_answer
 from .schemas import (
     BrokerState,
+    ChannelState,
     HealthAnswer,
     IngestState,
+    NotificationState,
     OpenApiAnswer,
     RejectionOut,
     RejectionsAnswer,
@@ -29,9 +31,10 @@ def health_get() -> Response:
     require("admin")
     parse(NoParams, query_args())
     st = state()
-    r = health_report(st.store, st.broker_probe, live_ingest(current_app), now_ms())
+    r = health_report(st.store, st.broker_probe, live_ingest(current_app), now_ms(), st.ctx.settings.data_dir)
     tz = st.ctx.settings.tz
     c = r.counters
+    n = r.notifications
     return answer(HealthAnswer(
         status="ok" if r.ok else "degraded",
         store=r.store,
@@ -39,6 +42,10 @@ def health_get() -> Response:
         ingest=IngestState(received=c.received, accepted=c.accepted, rejected=dict(sorted(c.rejected.items())),
                            workers={w: format_local(ts, tz) for w, ts in sorted(c.workers.items())},
                            lag_s=round(r.lag_ms / 1000, 1) if r.lag_ms is not None else None, live=r.live),
+        notifications=NotificationState(dead_letters=n["dead_letters"], queued=n["queued"], channels={
+            name: ChannelState.model_validate(ch | {"last_error_at": format_local(ch["last_error_at"], tz)
+                                                    if ch["last_error_at"] is not None else None})
+            for name, ch in n["channels"].items()}),
     ))
 
 

@@ -250,11 +250,12 @@ class YieldIn(BaseModel):
 
 
 class AckIn(BaseModel):
-    """Who acknowledges; a logged-in caller's own account name replaces it."""
+    """Who acknowledges: the name given (a clerk at a shared office PC), else the logged-in account's."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    by: str = Field(default="staff", min_length=1, max_length=64, description="who acknowledges (default: staff)")
+    by: str = Field(default="staff", min_length=1, max_length=64,
+                    description="who acknowledges (default: the logged-in account; staff without logins)")
 
     @field_validator("by")
     @classmethod

@@ -277,11 +277,27 @@ class IngestState(_Out):
         "queue depth, messages not yet committed, lag of the oldest one, the last store fault"))
 
 
+class ChannelState(_Out):
+    queued: int = Field(description="messages waiting for their next attempt")
+    sent: int
+    dead_letters: int = Field(description="messages given up after the last retry (or refused for good)")
+    retries: int
+    last_error: str | None
+    last_error_at: str | None
+
+
+class NotificationState(_Out):
+    dead_letters: int = Field(description="group-robot messages (企业微信, 钉钉, webhooks) given up, all channels")
+    queued: int
+    channels: dict[str, ChannelState] = Field(description="per channel name of config/alerts.toml [[channels]]")
+
+
 class HealthAnswer(_Out):
     status: Literal["ok", "degraded"]
     store: dict[str, Any]
     broker: BrokerState
     ingest: IngestState
+    notifications: NotificationState
 
 
 class RejectionOut(_Out):

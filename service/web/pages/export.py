@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -23,12 +25,12 @@ from ...records import SOURCE_IMPORT, SOURCE_STAFF, YieldRecord
 from ...regions import Region
 from ...store import Store
 from ...store.base import InRegion
-from ...times import format_local, now_ms, year_bounds
+from ...times import now_ms, year_bounds
 from ...units import area_out, per_area, yield_out
 from ..figures import half_up, half_up_or_none, totals_json
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-CSV = "text/csv; charset=utf-8"
+CSV = "text/csv"  # Flask adds "; charset=utf-8" to every text/* type, once
 GROUP_HEADER = {"township": "乡镇（街道）", "village": "村（社区）", "crop": "作物", "year": "年度"}
 SUMMARY_HEADERS = ["代码", "名称", "记录数（条）", "收获面积（亩）", "产量（斤）", "亩产（斤/亩）"]
 DETAIL_HEADERS = ["收获时间", "乡镇（街道）", "村（社区）", "作物", "地块", "面积（亩）", "产量（斤）", "亩产（斤/亩）",
@@ -38,6 +40,7 @@ DETAIL_HEADERS = ["收获时间", "乡镇（街道）", "村（社区）", "作�
 SOURCE_ZH = {SOURCE_STAFF: "人工录入", SOURCE_IMPORT: "台账导入"}
 STATUS_ZH = {"submitted": "待审核", "approved": "已审核", "returned": "已退回", "void": "已作废"}
 RECORD_LIMIT = 100_000
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class YieldsTable:
             groups = [g.name for g in map(land.group, plot.groups) if g is not None] if plot else []
             town = tree.find(r.village[:9])
             village = tree.find(r.village)
-            out.append([format_local(r.ts, tz), town.name_zh if town else r.village[:9],
+            out.append([_local_datetime(r.ts, tz), town.name_zh if town else r.village[:9],
                         village.name_zh if village else r.village,
                         crops[r.crop].name_zh if r.crop in crops else r.crop, r.plot,
                         half_up(area_out(r.area_ha, "cn")), half_up(yield_out(r.yield_kg, "cn")),
@@ -79,6 +82,13 @@ class YieldsTable:
                         plot.name if plot else "", "、".join(groups), STATUS_ZH.get(r.status, r.status),
                         r.record_id])
         return out
+
+
+def _local_datetime(ts: int, tz: ZoneInfo) -> datetime:
+    """A harvest time as Excel keeps one: a date-time in the district's local time, without a zone
+    (Excel has none), milliseconds kept, so a clerk can sort and filter the column as dates and an
+    edited export imported again finds each record at its own time."""
+    return datetime.fromtimestamp(ts // 1000, tz).replace(microsecond=ts % 1000 * 1000, tzinfo=None)
 
 
 def yields_table(ctx: Context, store: Store, region: Region, year: int) -> YieldsTable:
@@ -113,6 +123,8 @@ def _sheet(wb: Workbook, title: str, heading: str, headers: list[str], rows: lis
         for cell in row:
             if isinstance(cell.value, float):
                 cell.number_format = "#,##0.00"
+            elif isinstance(cell.value, datetime):
+                cell.number_format = DATETIME_FORMAT
     ws.freeze_panes = "A3"
 
 

@@ -25,8 +25,48 @@
     });
   }
 
+  // wettest first, as the API lists them; one colour per grade (the chips' colours in nongyun.css)
+  const GRADES = ["过多", "适宜", "轻度不足", "不足", "严重不足"];
+  const GRADES_EN = ["excessive", "adequate", "slightly deficient", "deficient", "severely deficient"];
+  const GRADE_COLOURS = ["#1565c0", "#2e7d32", "#f9a825", "#ef6c00", "#c62828"];
+  const gradeName = (i) => (page.lang === "zh" ? GRADES[i] : GRADES_EN[i]);
+
+  function moistureCounts(total) {
+    const row = document.getElementById("moisture-counts");
+    const parts = GRADES.map((g, i) => [gradeName(i), total.stations[g] || 0, g,
+      `grade-${GRADES_EN[i].replace(/ /g, "-")}`]);
+    parts.push([T.moisture_frozen, total.frozen, "frozen", "grade-frozen"]);
+    parts.push([T.moisture_ungraded, total.missing + total.anomalous, "none", "grade-none"]);
+    row.replaceChildren(...parts.map(([label, n, key, cls]) => {
+      const span = document.createElement("span");
+      span.className = `grade-chip ${cls}`;
+      span.dataset.grade = key;
+      NY.put(span, `${label} ${n}`, n);
+      return span;
+    }));
+  }
+
+  function moistureChart(ans) {
+    const el = document.getElementById("chart-moisture");
+    const graded = ans.groups.some((g) => Object.keys(g.stations).length);
+    if (!graded) return NY.noData(el);
+    return NY.chart(el, {
+      grid: { left: 40, right: 8, top: 36, bottom: 56 },
+      legend: { top: 0, textStyle: { fontSize: 11 } },
+      tooltip: { trigger: "axis" },
+      xAxis: { type: "category", data: ans.groups.map((g) => page.names[g.key] || g.name),
+        axisLabel: { interval: 0, rotate: 30, fontSize: 11 } },
+      yAxis: { type: "value", name: T.moisture_stations, minInterval: 1 },
+      series: GRADES.map((g, i) => ({ type: "bar", stack: "grade", name: gradeName(i),
+        data: ans.groups.map((x) => x.stations[g] || 0), itemStyle: { color: GRADE_COLOURS[i] } })),
+    });
+  }
+
   NY.every60(async (now) => {
-    const data = await NY.cardData(code, "township", now);
+    const [data, moisture] = await Promise.all([NY.cardData(code, "township", now),
+      NY.api("/api/v1/moisture", { region: code, group_by: "township" })]);
+    moistureCounts(moisture.total);
+    moistureChart(moisture);
     for (const child of page.children) {
       NY.fillCard(document.getElementById(`card-${child}`), NY.cardFacts(data, child));
     }

@@ -298,6 +298,19 @@ const NY = (() => {
     root.dataset.ready = "1";
   }
 
+  /** A 墒情 chip: today's grade in the page's language, coloured per grade (nongyun.css .grade-*);
+      when nothing was graded, why (frozen soil, anomalous readings, no data). */
+  function gradeChip(el, g) {
+    if (!el) return false;
+    const graded = Boolean(g && g.grade);
+    const why = g && g.frozen ? T.moisture_frozen : g && g.anomalous ? T.moisture_anomalous : T.moisture_ungraded;
+    const text = graded ? (page.lang === "zh" ? g.grade : g.grade_en) : why;
+    const kind = graded ? g.grade_en.replace(/ /g, "-") : g && g.frozen ? "frozen" : "none";
+    put(el, text, graded ? g.grade : null, `grade-chip grade-${kind}`);
+    el.title = graded ? T.moisture_relative.replace("{v}", num(g.relative_pct, 1)) : "";
+    return graded;
+  }
+
   function fillTotals(root, total, target) {
     if (!root) return;
     put(field(root, "yield"), num(total.yield, 0), total.yield);
@@ -328,6 +341,6 @@ const NY = (() => {
   return {
     page, T, DAY, HOUR, api, post, send, errorText, ApiError, iso, dayStart, fmtTime, num, wan, pct, change, ratio, put, field,
     chart, lineChart, noData, every60, cardData, cardFacts, fillCard, fillTotals, rangePicker, sum, mean,
-    under, lastValue, seriesOf, groupOf, rainOf, showError,
+    under, lastValue, seriesOf, groupOf, rainOf, showError, gradeChip,
   };
 })();

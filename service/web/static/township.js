@@ -7,10 +7,13 @@
   const names = page.names;
   const villageTargets = page.targets;
 
-  function villageTable(data, days7) {
+
+  function villageTable(data, days7, moisture) {
     const rows = document.querySelectorAll("#village-table tbody tr, #village-table tfoot tr");
+    const grades = Object.fromEntries(moisture.groups.map((g) => [g.key, g]));
     for (const row of rows) {
       const v = row.dataset.code;
+      NY.gradeChip(field(row, "moisture"), v === code ? moisture.total : grades[v]);
       const mine = data.devices.filter((d) => NY.under(d.village, v));
       const online = mine.filter((d) => d.online).length;
       put(field(row, "devices"), `${online}/${mine.length}`, `${online}/${mine.length}`);
@@ -121,7 +124,7 @@
     const week = NY.dayStart(now) - 6 * DAY;
     const q = (metric, extra) => api("/api/v1/readings", Object.assign(
       { region: code, metric, group_by: "village", agg: "mean", end: iso(now) }, extra));
-    const [data, soilToday, tempToday, soil7, temp7, rain7] = await Promise.all([
+    const [data, soilToday, tempToday, soil7, temp7, rain7, moisture] = await Promise.all([
       NY.cardData(code, "township", now),
       q("soil_moisture", { start: iso(today), every: "1d" }),
       q("air_temp", { start: iso(today), every: "1d" }),
@@ -129,9 +132,10 @@
       q("air_temp", { start: iso(week), every: "3h" }),
       api("/api/v1/readings", { region: code, metric: "rainfall", start: iso(week), end: iso(now),
         every: "1d", agg: "sum", group_by: "device" }),
+      api("/api/v1/moisture", { region: code, group_by: "village" }),
     ]);
     NY.fillCard(document.getElementById(`card-${code}`), NY.cardFacts(data, code));
-    villageTable(data, { soilToday, tempToday });
+    villageTable(data, { soilToday, tempToday }, moisture);
     offlineTable(data.devices);
     lagging(data.byVillage);
     charts(now, soil7, temp7, rain7, data.devices, data.byVillage);

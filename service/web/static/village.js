@@ -6,6 +6,15 @@
   const code = page.region.code;
   const metrics = [...document.querySelectorAll("#station-table thead th[data-metric]")].map((th) => th.dataset.metric);
 
+
+  async function moistureToday() {
+    const ans = await api("/api/v1/moisture", { region: code });
+    const g = ans.groups.find((x) => x.key === code) || ans.total;
+    const graded = NY.gradeChip(document.getElementById("moisture-chip"), g);
+    const rel = document.getElementById("moisture-relative");
+    put(rel, graded ? T.moisture_relative.replace("{v}", num(g.relative_pct, 1)) : "", g.relative_pct);
+  }
+
   async function stations(now) {
     const [devices, values] = await Promise.all([api("/api/v1/devices", { region: code }),
       History.latest(code, metrics, now)]);
@@ -361,6 +370,6 @@
 
   const currentRange = NY.rangePicker((key) => History.draw(code, key));
   NY.every60(async (now) => {
-    await Promise.all([stations(now), records(), History.draw(code, currentRange())]);
+    await Promise.all([stations(now), records(), History.draw(code, currentRange()), moistureToday()]);
   });
 })();
