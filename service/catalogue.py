@@ -18,6 +18,8 @@ class Metric:
     unit: str
     min: float
     max: float
+    # decimals a page shows (battery 3.85 V, soil EC 0.13, light 12,345 lux): the sensor's resolution
+    decimals: int = 1
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ class Catalogue:
             raise SettingsError(f"{path}: cannot read the catalogue: {exc}") from None
         try:
             metrics = {
-                k: Metric(k, v["name_zh"], v.get("name_en", k), v.get("unit", ""), float(v["min"]), float(v["max"]))
+                k: Metric(k, v["name_zh"], v.get("name_en", k), v.get("unit", ""), float(v["min"]), float(v["max"]),
+                          _decimals(path, k, v))
                 for k, v in doc.get("metrics", {}).items()
             }
             crops = {
@@ -74,6 +77,14 @@ class Catalogue:
         if not metrics or not crops:
             raise SettingsError(f"{path}: needs at least one [metrics.*] and one [crops.*] entry")
         return cls(metrics, crops)
+
+
+def _decimals(path: Path, metric: str, entry: dict[str, object]) -> int:
+    """Optional (1 by default); a whole number 0–6, so a typo never turns 3.85 V into 3.850000 V."""
+    raw = entry.get("decimals", 1)
+    if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= 6:
+        raise SettingsError(f"{path}: metric {metric}: decimals must be a whole number 0–6, not {raw!r}")
+    return raw
 
 
 def _record_range(path: Path, crop: str, entry: dict[str, object]) -> tuple[float, float]:

@@ -194,6 +194,68 @@ def test_an_admin_disables_and_enables_an_account_of_their_scope(app: Flask) -> 
     assert "/admin/users/clerk/disable" in admin.get("/admin/users").get_data(as_text=True)
 
 
+def test_an_admin_cannot_disable_itself_and_the_page_offers_no_such_button(app: Flask) -> None:
+    accounts = app.extensions["nongyun_auth"].accounts
+    admin = app.test_client()
+    login(admin, "admin")
+    listed = admin.get("/admin/users").get_data(as_text=True)
+    assert "/admin/users/admin/disable" not in listed and 'data-user="admin" data-self="1"' in listed
+    # every other disable asks first (confirm.js reads data-confirm; no inline script under the CSP)
+    assert 'data-confirm="确定停用账号 clerk？' in listed and "/assets/confirm.js" in listed
+    token = page_csrf(admin, "/admin/users")
+    refused = admin.post("/admin/users/admin/disable", data={"csrf_token": token})  # a forged click
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "不能停用自己正在使用的账号" in text and 'id="users-error"' in text
+    assert not accounts.get("admin").disabled and _logged_in(admin)  # still in, still an admin
+    english = admin.post("/admin/users/admin/disable?lang=en", data={"csrf_token": token})
+    assert english.status_code == 400 and "You cannot disable the account you are using" in english.get_data(
+        as_text=True)
+    # another admin of the district may: it is only oneself that is refused
+    accounts.add("admin2", PASSWORD, "admin", "211204", now_ms())
+    other = app.test_client()
+    login(other, "admin2")
+    assert other.post("/admin/users/admin/disable", data={"csrf_token": page_csrf(other, "/admin/users")}
+                      ).status_code == 302
+    assert accounts.get("admin").disabled
+
+
+def test_the_accounts_form_picks_the_scope_from_the_tree_and_keeps_what_was_typed(app: Flask) -> None:
+    zx = app.test_client()
+    login(zx, "zx-admin")
+    page = zx.get("/admin/users").get_data(as_text=True)
+    assert 'href="/" id="back-dashboard"' in page  # the way back to the dashboards
+    assert '<select name="scope"' in page and '<input name="scope"' not in page
+    assert f'<option value="{ZX}" data-level="township" selected>张相镇 {ZX}</option>' in page
+    assert 'value="211204101200" data-level="village">\u3000大孟屯村 211204101200</option>' in page
+    assert 'value="211204"' not in page  # nothing above the admin's own scope is offered
+    assert ">录入</option>" in page and ">editor</option>" not in page  # roles in the page's language
+    token = page_csrf(zx, "/admin/users")
+    weak = zx.post("/admin/users", data={"username": "wang", "password": "short", "role": "editor",
+                                         "scope": "211204101200", "csrf_token": token})
+    text = weak.get_data(as_text=True)
+    assert weak.status_code == 400 and "密码太弱" in text and "password:" not in text  # no English developer text
+    assert 'value="wang"' in text and 'value="211204101200" data-level="village" selected' in text
+    assert '<option value="editor" selected>' in text
+    outside = zx.post("/admin/users", data={"username": "wang", "password": PASSWORD, "role": "editor",
+                                            "scope": "211204999", "csrf_token": token})
+    assert outside.status_code == 400 and "请从列表中选择" in outside.get_data(as_text=True)
+
+
+def test_the_registry_page_asks_before_retiring_and_leads_back(app: Flask) -> None:
+    admin = app.test_client()
+    login(admin, "admin")
+    page = admin.get("/admin/registry")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert 'href="/" id="back-dashboard"' in text and "/assets/confirm.js" in text
+    retire_forms = text.count("/retire\"")
+    assert retire_forms > 2 and text.count("data-confirm=") == retire_forms  # every 停用 asks first
+    assert 'data-confirm="确定停用设备 qh-st-101200-1？' in text
+    assert "Retire the device qh-st-101200-1?" in admin.get("/admin/registry?lang=en").get_data(as_text=True)
+    with admin.get("/assets/confirm.js") as script:  # a file response: closed, not left to the collector
+        assert script.status_code == 200 and b"data-confirm" in script.data
+
+
 def test_only_admins_enable_and_only_inside_their_scope(app: Flask) -> None:
     accounts = app.extensions["nongyun_auth"].accounts
     accounts.set_disabled("admin", True)

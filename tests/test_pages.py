@@ -119,8 +119,8 @@ def test_echarts_is_served_from_the_package_build_not_from_git(client: FlaskClie
     assert json.loads((assets.VENDOR / "versions.json").read_text()) == {"echarts": locked["version"]}
     static = assets.VENDOR.parent
     assert sorted(p.name for p in static.glob("*.js")) == [
-        "alerts.js", "area_groups.js", "device.js", "district.js", "history.js", "import.js", "nongyun.js", "review.js",
-        "township.js", "village.js"]
+        "alerts.js", "area_groups.js", "confirm.js", "device.js", "district.js", "history.js", "import.js",
+        "nongyun.js", "numbers.js", "review.js", "township.js", "village.js"]
     ignored = (CONFIG.parent / ".gitignore").read_text().splitlines()
     assert "service/web/static/vendor/" in ignored  # third-party files never reach git
 

@@ -220,12 +220,12 @@ def test_an_admin_adds_moves_and_retires_on_the_page(tmp_path: Path) -> None:
         assert client.get("/api/v1/devices/web-st-1").get_json()["village"] == VILLAGE_A  # this worker: at once
         dup = client.post("/admin/registry/devices", data={"csrf_token": token, "id": "web-st-1", "kind": "station",
                                                             "village": VILLAGE_A})
-        assert dup.status_code == 400 and "duplicate id" in dup.get_data(as_text=True)
+        assert dup.status_code == 400 and "编号有误" in dup.get_data(as_text=True)  # the page's words
         moved = client.post("/admin/registry/devices/web-st-1/move", data={"csrf_token": token, "village": VILLAGE_B})
         assert moved.status_code == 302 and ctx.registry.get("web-st-1").village == VILLAGE_B
         bad = client.post("/admin/registry/plots", data={"csrf_token": token, "id": "web-p-1",
                                                          "village": "211204999999", "area_mu": "3"})
-        assert bad.status_code == 400 and "unknown village" in bad.get_data(as_text=True)
+        assert bad.status_code == 400 and "12 位村代码" in bad.get_data(as_text=True)
         plot = client.post("/admin/registry/plots", data={"csrf_token": token, "id": "web-p-1", "village": VILLAGE_B,
                                                           "area_mu": "3"})
         assert plot.status_code == 302 and ctx.land.plot("web-p-1") is not None

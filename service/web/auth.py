@@ -69,6 +69,7 @@ from ..auth.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
 from ..auth.passwords import MAX_LENGTH, MIN_LENGTH
 from ..context import Context
 from ..errors import BadInput, Forbidden
+from ..regions import Region
 from ..settings import Settings
 from ..times import now_ms
 from .errors import error_response
@@ -119,6 +120,23 @@ TEXT: dict[str, tuple[str, str]] = {
     "too_short": ("新密码需要 {n} 到 {m} 个字符", "A new password has {n} to {m} characters"),
     "changed": ("密码已修改；其他设备上的登录已退出", "Password changed; your other sessions have ended"),
     "back": ("返回", "Back"),
+    # the accounts page: confirmation, never oneself, the scope picked from the region tree, the way back
+    "back_dashboard": ("返回看板", "Back to the dashboards"),
+    "registry": ("设备与地块管理", "Devices and plots"),
+    "confirm_disable": ("确定停用账号 {u}？停用后该账号立即退出登录，其 API 令牌同时失效。",
+                        "Disable the account {u}? It is logged out at once and its API tokens stop working."),
+    "self_disable": ("不能停用自己正在使用的账号：请由另一位管理员操作。",
+                     "You cannot disable the account you are using: ask another admin."),
+    "you": ("（当前账号）", "(you)"),
+    "role_viewer": ("查看", "viewer"), "role_editor": ("录入", "editor"), "role_admin": ("管理员", "admin"),
+    "err_username": ("用户名需 1–64 个字母、数字或 . @ _ -，且不能与已有账号相同或形近",
+                     "A user name has 1–64 letters, digits, '.', '@', '_' or '-', and differs from every "
+                     "existing name"),
+    "err_password": ("密码太弱：至少 10 个字符，且不能是常见密码", "The password is too weak: 10 characters or more, "
+                     "not a common one"),
+    "err_role": ("请选择角色", "Choose a role"),
+    "err_scope": ("请从列表中选择您管辖范围内的地区", "Pick a region of your scope from the list"),
+    "err_other": ("账号未能创建，请检查填写内容", "The account was not created: check the form"),
 }
 
 
@@ -413,43 +431,85 @@ def require_page(role: Role) -> Principal:
         abort(403)
 
 
-def _users_page(who: Principal, status: int = 200, error: str = "") -> Response:
+INDENT = "\u3000"  # an ideographic space: a village stands under its township in the list
+
+
+def _scope_choices(scope: str, lang: int) -> list[dict[str, str]]:
+    """The regions an admin may give an account, in tree order: their own scope and everything
+    under it, each with its name, so nobody has to type a statistical code."""
+    out: list[dict[str, str]] = []
+
+    def walk(node: Region, depth: int) -> None:
+        name = node.name_en if lang and node.name_en else node.name
+        out.append({"code": node.code, "label": f"{INDENT * depth}{name} {node.code}", "level": node.level})
+        for child in sorted(node.children, key=lambda c: c.code):
+            walk(child, depth + 1)
+
+    top = state().ctx.tree.find(scope)
+    if top is not None:
+        walk(top, 0)
+    return out
+
+
+def _users_page(who: Principal, status: int = 200, error: str = "", form: dict[str, str] | None = None) -> Response:
+    """``form``: what the admin typed, given back after a refusal rather than a blank form."""
     st = auth_state()
     lang = _lang()
     t = {k: v[lang] for k, v in TEXT.items()}
     tree = state().ctx.tree
     names = {r.code: r.name for r in tree}
     rows = [{"username": a.username, "role": a.role, "scope": a.scope, "scope_name": names.get(a.scope, ""),
-             "disabled": a.disabled} for a in st.accounts.store.users() if a.scope.startswith(who.scope)]
+             "disabled": a.disabled, "self": a.username == who.username}
+            for a in st.accounts.store.users() if a.scope.startswith(who.scope)]
     html = render_template("auth/users.html", t=t, lang="en" if lang else "zh", rows=rows, error=error,
-                           scope=who.scope)
+                           scope=who.scope, scope_name=names.get(who.scope, ""),
+                           scopes=_scope_choices(who.scope, lang), form=form or {"scope": who.scope},
+                           roles=("viewer", "editor", "admin"))
     return Response(html, status=status, mimetype="text/html")
+
+
+# the add form's field a refusal names → the page's own words for it (the English detail goes to the log)
+ADD_ERRORS = {"username": "err_username", "password": "err_password", "role": "err_role", "scope": "err_scope"}
 
 
 @bp.post("/admin/users")
 def users_add() -> BaseResponse:
     who = require_page("admin")
     st = auth_state()
-    scope = request.form.get("scope", "").strip()
+    form = {k: request.form.get(k, "").strip() for k in ("username", "role", "scope")}
+    scope = form["scope"]
     try:
         if not scope.startswith(who.scope):
             raise BadInput(f"scope: {scope[:20]!r} lies outside your scope {who.scope}", "scope")
-        st.accounts.add(request.form.get("username", "").strip(), request.form.get("password", ""),
-                        request.form.get("role", ""), scope, now_ms())
+        st.accounts.add(form["username"], request.form.get("password", ""), form["role"], scope, now_ms())
     except BadInput as exc:
-        return _users_page(who, 400, str(exc))
+        log.info("account form refused: %s", exc)
+        return _users_page(who, 400, TEXT[ADD_ERRORS.get(exc.field or "", "err_other")][_lang()], form)
     return redirect(url_for("auth.users"))
+
+
+def _not_yourself(who: Principal, username: str, disable: bool) -> str | None:
+    """Why an admin may not do this to the account they are using (a TEXT key), or None: disabling it
+    would lock them out at once, with nobody left to undo it from this page. (The page changes no
+    account's role, so nobody can demote themselves here either.)"""
+    if disable and who.username and username == who.username:
+        return "self_disable"
+    return None
 
 
 def _set_disabled(username: str, disabled: bool) -> BaseResponse:
     """An admin disables or enables an account inside their scope; one outside it does not exist.
     Enabling again revokes the account's API tokens (accounts.py says why); only ``nongyun user
-    enable --keep-tokens`` keeps them, a choice made at the server, not by a click."""
+    enable --keep-tokens`` keeps them, a choice made at the server, not by a click. Never one's own
+    account: the page offers no such button, and a forged request gets a 400 in the page's language."""
     who = require_page("admin")
     st = auth_state()
     found = st.accounts.store.user(username)
     if found is None or not found[0].scope.startswith(who.scope):
         abort(404)
+    refused = _not_yourself(who, found[0].username, disabled)
+    if refused:
+        return _users_page(who, 400, TEXT[refused][_lang()])
     st.accounts.set_disabled(username, disabled)
     return redirect(url_for("auth.users"))
 

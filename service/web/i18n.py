@@ -154,6 +154,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "rec_correct": ("更正", "Correct"), "rec_void": ("作废", "Void"), "rec_history": ("历史", "History"),
     "rec_more": ("显示更多（还有 {n} 条）", "Show more ({n} left)"),
     "rec_edit_title": ("更正记录 {id}", "Correct record {id}"),
+    # the village page at 390 px: records a page at a time, one history chart at a time
+    "rec_pages": ("记录翻页", "Record pages"), "rec_prev": ("上一页", "Previous"), "rec_next": ("下一页", "Next"),
+    "rec_page": ("第 {p}/{n} 页，共 {c} 条", "Page {p} of {n}, {c} records"),
+    "chart_pick": ("选择指标", "Pick a metric"),
     "rec_reason": ("更正或作废原因（必填）", "Reason for the correction or void (required)"),
     "rec_reason_needed": ("请填写原因", "Give a reason"),
     "rec_save": ("保存更正", "Save correction"), "rec_cancel": ("关闭", "Close"),
@@ -183,10 +187,26 @@ STRINGS: dict[str, tuple[str, str]] = {
     "moisture_grade": ("今日墒情", "Soil moisture grade today"),
     "moisture_relative": ("相对含水量 {v}%", "Relative moisture {v}%"),
     "moisture_frozen": ("冻土", "Frozen"),
+    "moisture_all_frozen": ("土壤冻结，不评墒情", "Soil frozen: moisture not graded"),
     "moisture_anomalous": ("数据异常", "Anomalous"),
     "moisture_ungraded": ("无墒情数据", "No moisture data"),
     "moisture_stations": ("站点数", "Stations"),
     "moisture_distribution": ("今日墒情等级分布（站点数）", "Stations per soil moisture grade today"),
+    # numbers and charts (numbers.js): unit words per language, column heads, chart titles and empty states
+    "u_jin": ("斤", "jin"),
+    "u_mu": ("亩", "mu"),
+    "u_jin_per_mu": ("斤/亩", "jin/mu"),
+    "th_output_jin": ("产量（斤）", "Output (jin)"),
+    "th_per_mu_jin": ("亩产（斤/亩）", "Yield per mu (jin/mu)"),
+    "th_area_mu": ("面积（亩）", "Area (mu)"),
+    "th_harvested_mu": ("收获面积（亩）", "Harvested (mu)"),
+    "townships_compare_chart": ("各乡镇粮食产量：本季、上季与目标（万斤）",
+                                "Grain output by township: this season, last season, target (million jin)"),
+    "rain_7d_daily": ("降雨量（近7天，逐日，各站平均）", "Rainfall per day, last 7 days (mean of stations)"),
+    "no_rain": ("无降雨", "No rain"),
+    "chart_top_lines": ("显示平均值最高的 {k} 条曲线（共 {n} 条），点击图例可显示其他",
+                        "Showing the {k} highest of {n} lines by mean: tap the legend to show the others"),
+    "target_value": ("目标 {v}", "Target {v}"),
 }
 
 

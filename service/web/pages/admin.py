@@ -8,6 +8,7 @@ admin's scope. Its wording lives here, beside the account page's (web/auth.py), 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Response, abort, redirect, render_template, request, url_for
@@ -34,9 +35,24 @@ TEXT: dict[str, tuple[str, str]] = {
     "credential": ("设备密码（只显示这一次）：", "Device password (shown only now):"),
     "broker_note": ("请运行 nongyun broker-config 并重新加载 MQTT 服务器。",
                     "Run nongyun broker-config and reload the broker."),
+    # asked before a retire is sent (static/confirm.js), and the ways back
+    "confirm_retire_device": ("确定停用设备 {id}？停用后不再接收它的数据（历史数据保留）。",
+                              "Retire the device {id}? Its data is no longer accepted (its history stays)."),
+    "confirm_retire_plot": ("确定停用地块 {id}？停用后新的收获记录不能再选它（已有记录保留）。",
+                            "Retire the plot {id}? New harvest records can no longer name it (records stay)."),
+    "back_dashboard": ("返回看板", "Back to the dashboards"), "accounts": ("账号管理", "Accounts"),
+    # a refused change, by the field at fault: the page's words, the English detail only in the log
+    "err_id": ("编号有误：新增时不能与已有编号重复，迁移或停用时须是已登记的编号",
+               "The id is wrong: a new one must be unused, a moved or retired one registered"),
+    "err_village": ("请填写您管辖范围内的 12 位村代码（地区树中的村）",
+                    "Give the 12-digit code of a village of the region tree inside your scope"),
+    "err_area_mu": ("面积请填写亩数（大于 0 的数字）", "Give the area in 亩 (a number above 0)"),
+    "err_other": ("未能保存：类型、指标、面积或片区有误，请检查填写内容",
+                  "Not saved: the kind, metrics, area or area groups are not valid; check the form"),
 }
 
 
+log = logging.getLogger(__name__)
 MAX_PLOTS = 300  # rows of plots on one page; ?region= narrows it
 
 
@@ -87,7 +103,9 @@ def _change(fn: Any) -> BaseResponse:
     try:
         credential = fn(who.scope, f"web:{who.username or 'admin'}", now_ms())
     except BadInput as exc:
-        return _page(who.scope, 400, str(exc))
+        log.info("registry form refused: %s", exc)
+        key = f"err_{exc.field}" if f"err_{exc.field}" in TEXT else "err_other"
+        return _page(who.scope, 400, TEXT[key][_lang()])
     if credential:
         return _page(who.scope, 201, credential=credential)
     return redirect(url_for("pages.registry_page"))

@@ -112,8 +112,8 @@ def _render(template: str, tier: str, title: str, region: Region, lang: Lang, **
         "villages": {c.code: sum(1 for v in farming if v.startswith(c.code)) for c in [region, *region.children]},
         "targets": {r.code: _target_json(r.code) for r in [region, *region.children]},
         "area_group_kinds": {g.id: g.kind for g in ctx.land.groups()},
-        "metrics": {m.id: {"name": m.name_en if lang == "en" else m.name_zh, "unit": m.unit}
-                    for m in ctx.catalogue.metrics.values()},
+        "metrics": {m.id: {"name": m.name_en if lang == "en" else m.name_zh, "unit": m.unit,
+                           "decimals": m.decimals} for m in ctx.catalogue.metrics.values()},
         "crops": {c.id: c.name_en if lang == "en" else c.name_zh for c in ctx.catalogue.crops.values()},
         "ranges": {k: {"ms": ms, "every": every} for k, (ms, every) in RANGES.items()},
         **extra.pop("page", {}),

@@ -2,7 +2,7 @@
 "use strict";
 
 (() => {
-  const { page, T, api, num, put, field } = NY;
+  const { page, T, F, api, put, field } = NY;
   const dev = page.device;
   const facts = document.getElementById("device-facts");
 
@@ -14,12 +14,11 @@
       info.online ? "online" : "offline");
     put(field(facts, "last_seen"), NY.fmtTime(info.last_seen, true), info.last_seen);
     const battery = values.battery && values.battery[dev.id];
-    put(field(facts, "battery"), battery ? `${num(battery[1], 2)} V` : "—", battery ? battery[1] : null,
+    put(field(facts, "battery"), battery ? F.metricText("battery", battery[1]) : "—", battery ? battery[1] : null,
       battery && battery[1] < 3.4 ? "warn" : "");
     for (const row of document.querySelectorAll("#latest-table tbody tr")) {
       const tv = values[row.dataset.metric] && values[row.dataset.metric][dev.id];
-      const unit = (page.metrics[row.dataset.metric] || {}).unit || "";
-      put(field(row, "value"), tv ? `${num(tv[1], 2)} ${unit}`.trim() : "—", tv ? tv[1] : null);
+      put(field(row, "value"), tv ? F.metricText(row.dataset.metric, tv[1]) : "—", tv ? tv[1] : null);
       put(field(row, "ts"), tv ? NY.fmtTime(tv[0]) : "—");
     }
   }

@@ -2,9 +2,10 @@
 "use strict";
 
 (() => {
-  const { page, T } = NY;
+  const { page, T, F } = NY;
   const code = page.region.code;
-  const w = (jin) => (jin === null || jin === undefined ? null : +(jin / 1e4).toFixed(1));
+  const scale = F.axisScale("jin");  // 万斤 in Chinese, million jin in English
+  const w = (jin) => (jin === null || jin === undefined ? null : +(jin / scale.div).toFixed(2));
 
   function compare(data) {
     const kids = page.children;
@@ -14,9 +15,9 @@
     NY.chart(document.getElementById("chart-townships"), {
       grid: { left: 48, right: 8, top: 36, bottom: 56 },
       legend: { top: 0, textStyle: { fontSize: 11 } },
-      tooltip: { trigger: "axis", valueFormatter: (v) => `${NY.num(v, 1)} ${T.wan_jin}` },
+      tooltip: { trigger: "axis", valueFormatter: (v) => `${NY.num(v, 2)} ${scale.name}` },
       xAxis: { type: "category", data: kids.map((c) => page.names[c]), axisLabel: { interval: 0, rotate: 30, fontSize: 11 } },
-      yAxis: { type: "value", name: T.wan_jin },
+      yAxis: { type: "value", min: 0, name: scale.name },
       series: [
         { type: "bar", name: T.this_season, data: kids.map(now), itemStyle: { color: "#2e7d32" } },
         { type: "bar", name: T.last_season, data: kids.map(before), itemStyle: { color: "#a5d6a7" } },
@@ -41,22 +42,22 @@
       const span = document.createElement("span");
       span.className = `grade-chip ${cls}`;
       span.dataset.grade = key;
-      NY.put(span, `${label} ${n}`, n);
+      NY.put(span, `${label} ${F.count(n)}`, n);
       return span;
     }));
   }
 
   function moistureChart(ans) {
     const el = document.getElementById("chart-moisture");
-    const graded = ans.groups.some((g) => Object.keys(g.stations).length);
-    if (!graded) return NY.noData(el);
+    const graded = ans.groups.some((g) => Object.values(g.stations).some((n) => n > 0));
+    if (!graded) return NY.noData(el, ans.total.frozen ? T.moisture_all_frozen : undefined); // winter: frozen
     return NY.chart(el, {
       grid: { left: 40, right: 8, top: 36, bottom: 56 },
       legend: { top: 0, textStyle: { fontSize: 11 } },
       tooltip: { trigger: "axis" },
       xAxis: { type: "category", data: ans.groups.map((g) => page.names[g.key] || g.name),
         axisLabel: { interval: 0, rotate: 30, fontSize: 11 } },
-      yAxis: { type: "value", name: T.moisture_stations, minInterval: 1 },
+      yAxis: { type: "value", min: 0, name: T.moisture_stations, minInterval: 1 },
       series: GRADES.map((g, i) => ({ type: "bar", stack: "grade", name: gradeName(i),
         data: ans.groups.map((x) => x.stations[g] || 0), itemStyle: { color: GRADE_COLOURS[i] } })),
     });

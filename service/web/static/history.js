@@ -3,7 +3,7 @@
 "use strict";
 
 const History = (() => {
-  const { page, api, iso } = NY;
+  const { page, T, api, iso } = NY;
 
   /** Per metric, each device's newest 10-minute value of the last 24 h: {metric: {device: [t, v]}}. */
   async function latest(region, metrics, now) {
@@ -31,8 +31,10 @@ const History = (() => {
     })));
     els.forEach((el, i) => {
       const series = answers[i].series.filter((s) => !only || s.key === only);
-      const unit = (page.metrics[el.dataset.metric] || {}).unit;
-      NY.lineChart(el, series, { unit, spanMs: range.ms, digits: 2, bars: el.dataset.metric === "rainfall" });
+      const metric = el.dataset.metric;
+      const unit = (page.metrics[metric] || {}).unit;
+      const rain = metric === "rainfall";  // bars from zero; a dry spell says 无降雨 instead of an empty axis
+      NY.lineChart(el, series, { unit, metric, spanMs: range.ms, bars: rain, emptyText: rain ? T.no_rain : undefined });
       el.dataset.range = rangeKey;
     });
   }

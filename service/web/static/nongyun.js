@@ -6,7 +6,7 @@
 const NY = (() => {
   const page = JSON.parse(document.getElementById("page-data").textContent);
   const T = page.strings;
-  const locale = page.lang === "zh" ? "zh-CN" : "en-US";
+  const F = Numbers.forLang(page.lang, page.metrics);  // numbers.js: every figure on the page reads the same way
   const HOUR = 3600e3;
   const DAY = 24 * HOUR;
   const REFRESH_MS = 60e3;
@@ -91,22 +91,9 @@ const NY = (() => {
     return `${date} ${p.hour}:${p.minute}`;
   }
 
-  // ---- numbers ----
-  const fmtCache = {};
-  function num(v, digits = 1) {
-    if (v === null || v === undefined || Number.isNaN(v)) return "—";
-    fmtCache[digits] = fmtCache[digits] || new Intl.NumberFormat(locale, {
-      minimumFractionDigits: digits, maximumFractionDigits: digits,
-    });
-    const shown = Math.abs(v) < 0.5 * 10 ** -digits ? 0 : v; // never "-0.0 °C"
-    return fmtCache[digits].format(shown);
-  }
-  const wan = (jin) => num(jin / 1e4, 1);
-  function pct(ratio, signed) {
-    if (ratio === null || ratio === undefined || !Number.isFinite(ratio)) return "—";
-    const s = num(ratio * 100, 1) + "%";
-    return signed && ratio > 0 ? "+" + s : s;
-  }
+  // ---- numbers (numbers.js) ----
+  const { num, pct } = F;
+  const wan = (jin) => F.big(jin, "jin").text;  // the short form: 2,203.12万 (zh), 22.03 million (en)
   const change = (now, before) => (before ? (now - before) / before : null);
   const ratio = (a, b) => (b ? a / b : null);
 
@@ -119,6 +106,17 @@ const NY = (() => {
     if (cls !== undefined) el.className = cls;
   }
   const field = (root, name) => root && root.querySelector(`[data-field="${name}"]`);
+  /** A large 斤 or 亩 figure in its short form (2.20亿), the exact one on hover (title), the raw one in
+      data-value; the unit word goes into the element's .unit sibling when it has one, else after the number. */
+  function putBig(el, raw, unit, digits = 0) {
+    if (!el) return;
+    const b = F.big(raw, unit, digits);
+    const next = el.nextElementSibling;
+    const slot = next && next.classList.contains("unit") ? next : null;
+    put(el, slot ? b.text : F.withUnit(b.text, unit), raw);
+    if (slot) slot.textContent = b.unit;
+    el.title = b.exact;
+  }
   const trend = (r) => (r === null || r === undefined ? "" : r >= 0 ? "up" : "down");
 
   // ---- charts ----
@@ -140,10 +138,30 @@ const NY = (() => {
     return c;
   }
   window.addEventListener("resize", () => charts.forEach((c) => c.resize()));
-  function noData(el) {
-    return chart(el, { title: { text: T.no_data, left: "center", top: "middle",
+  /** A chart with nothing to plot says so in words ("暂无数据", "无降雨") instead of an empty axis. */
+  function noData(el, text) {
+    if (el) el.dataset.empty = text || T.no_data;
+    linesNote(el, 0, 0);
+    return chart(el, { title: { text: text || T.no_data, left: "center", top: "middle",
       textStyle: { color: "#999", fontSize: 14, fontWeight: "normal" } } });
   }
+  const MAX_LINES = 8;  // more lines than this in one panel cannot be told apart: the rest wait in the legend
+  /** The note under a panel that shows only its top lines ("显示前 8 个，共 15 个"), or none. */
+  function linesNote(el, shown, total) {
+    if (!el || !el.parentElement) return;
+    let note = el.parentElement.querySelector(".chart-note");
+    if (shown >= total) {
+      if (note) note.remove();
+      return;
+    }
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "chart-note";
+      el.after(note);
+    }
+    put(note, T.chart_top_lines.replace("{k}", shown).replace("{n}", total), `${shown}/${total}`);
+  }
+  const seriesMean = (s) => mean(s.points.map((p) => p[1]).filter((v) => v !== null && Number.isFinite(v)));
   function spanFormatter(spanMs) {
     return (v) => {
       const p = zoneParts(v);
@@ -154,19 +172,33 @@ const NY = (() => {
   function lineChart(el, series, opts = {}) {
     const shown = series.filter((s) => s.points.length);
     if (!shown.length) return noData(el);
+    if (opts.emptyText && shown.every((s) => s.points.every((p) => !p[1]))) return noData(el, opts.emptyText);
+    if (el) delete el.dataset.empty;
     const names = opts.names || {};
+    const label = (s) => names[s.key] || s.name || s.key;
+    // the top lines by the metric's mean over the window are drawn, the rest sit unselected in the legend
+    const ranked = [...shown].sort((a, b) => (seriesMean(b) ?? -Infinity) - (seriesMean(a) ?? -Infinity));
+    const limit = opts.maxLines ?? MAX_LINES;
+    // a refresh keeps what the reader picked in the legend; a line new to the panel follows the ranking
+    const before = charts.get(el) && charts.get(el).getOption();
+    const picked = (before && before.legend && before.legend[0] && before.legend[0].selected) || {};
+    const selected = Object.fromEntries(ranked.map((s, i) => [label(s), picked[label(s)] ?? i < limit]));
+    linesNote(el, Object.values(selected).filter(Boolean).length, ranked.length);
+    const digits = opts.digits ?? (opts.metric ? F.decimals(opts.metric) : 1);
     return chart(el, {
       grid: { left: 44, right: 12, top: shown.length > 1 ? 56 : 16, bottom: 28 },
-      legend: shown.length > 1 ? { type: "scroll", top: 0, textStyle: { fontSize: 11 } } : undefined,
+      legend: shown.length > 1 ? { type: "scroll", top: 0, textStyle: { fontSize: 11 }, selected } : undefined,
       tooltip: {
         trigger: "axis",
-        valueFormatter: (v) => num(v, opts.digits ?? 1) + (opts.unit ? " " + opts.unit : ""),
+        valueFormatter: (v) => num(v, digits) + (opts.unit ? " " + opts.unit : ""),
         axisPointer: { label: { formatter: (p) => fmtTime(p.value) } },
       },
       xAxis: { type: "time", axisLabel: { formatter: spanFormatter(opts.spanMs || 7 * DAY), hideOverlap: true } },
-      yAxis: { type: "value", scale: true, name: opts.unit || "", nameTextStyle: { align: "left" } },
-      series: shown.map((s) => ({
-        type: opts.bars ? "bar" : "line", name: names[s.key] || s.name || s.key, showSymbol: false,
+      // a bar's length is its value: its axis starts at zero; a line's may zoom to where the values are
+      yAxis: { type: "value", scale: !opts.bars, min: opts.bars ? 0 : undefined, name: opts.unit || "",
+        nameTextStyle: { align: "left" } },
+      series: ranked.map((s) => ({
+        type: opts.bars ? "bar" : "line", name: label(s), showSymbol: false,
         data: s.points.map(([t, v]) => [Date.parse(t), v]),
       })),
     });
@@ -177,7 +209,7 @@ const NY = (() => {
     const el = document.getElementById("error");
     if (!el) return;
     if (err) {
-      el.textContent = `${T.load_failed}: ${err.message}`;
+      el.textContent = `${T.load_failed}: ${err instanceof ApiError ? errorText(err) : err.message}`;
       el.hidden = false;
     } else {
       el.hidden = true;
@@ -277,23 +309,25 @@ const NY = (() => {
     put(field(root, "air_temp"), f.temp === null ? "—" : `${num(f.temp, 1)} °C`, f.temp);
     put(field(root, "rain_24h"), f.rain === null ? "—" : `${num(f.rain, 1)} mm`, f.rain);
     put(field(root, "alerts"), String(f.alerts), f.alerts, f.alerts ? "warn" : "");
-    put(field(root, "yield"), wan(f.now.yield), f.now.yield);
+    putBig(field(root, "yield"), f.now.yield, "jin");
     const yoy = f.before ? change(f.now.yield, f.before.yield) : null;
     put(field(root, "yield_yoy"), pct(yoy, true), yoy, trend(yoy));
     const progress = f.target ? ratio(f.now.yield, f.target.yield) : null;
     put(field(root, "yield_target"), f.target ? pct(progress) : T.no_target, progress);
     put(field(root, "yield_per_area"), num(f.now.yield_per_area, 0), f.now.yield_per_area);
+    const perUnit = root.querySelector('[data-field="yield_per_area"] + .unit');
+    if (perUnit) perUnit.textContent = F.unitWord("jin_per_mu");
     const perYoy = f.before && f.now.yield_per_area !== null ? change(f.now.yield_per_area, f.before.yield_per_area) : null;
     put(field(root, "per_mu_yoy"), pct(perYoy, true), perYoy, trend(perYoy));
     const perTarget = f.target && f.target.yield_per_area;
-    put(field(root, "per_mu_target"), perTarget ? `${num(perTarget, 0)} ${T.unit_jin_per_mu}` : "—", perTarget);
+    put(field(root, "per_mu_target"), perTarget ? F.withUnit(num(perTarget, 0), "jin_per_mu") : "—", perTarget);
     const bar = field(root, "progress-bar");
     if (bar) bar.style.width = `${Math.min(100, (progress || 0) * 100)}%`;
-    put(field(root, "coverage"), T.coverage.replace("{r}", f.reporting).replace("{n}", f.villages)
-      .replace("{o}", f.offline), `${f.reporting}/${f.villages}/${f.offline}`);
+    put(field(root, "coverage"), T.coverage.replace("{r}", F.count(f.reporting)).replace("{n}", F.count(f.villages))
+      .replace("{o}", F.count(f.offline)), `${f.reporting}/${f.villages}/${f.offline}`);
     // 农情调度: what the township has approved, and what still waits for its review
     const pending = f.now.records - f.approved;
-    put(field(root, "review"), T.review_counts.replace("{a}", f.approved).replace("{p}", pending),
+    put(field(root, "review"), T.review_counts.replace("{a}", F.count(f.approved)).replace("{p}", F.count(pending)),
       `${f.approved}/${pending}`, pending ? "warn" : "");
     root.dataset.ready = "1";
   }
@@ -313,10 +347,12 @@ const NY = (() => {
 
   function fillTotals(root, total, target) {
     if (!root) return;
-    put(field(root, "yield"), num(total.yield, 0), total.yield);
-    put(field(root, "area"), num(total.area, 1), total.area);
+    putBig(field(root, "yield"), total.yield, "jin");
+    putBig(field(root, "area"), total.area, "mu", 1);
     put(field(root, "yield_per_area"), num(total.yield_per_area, 0), total.yield_per_area);
-    put(field(root, "records"), String(total.records), total.records);
+    const perUnit = root.querySelector('[data-field="yield_per_area"] + .unit');
+    if (perUnit) perUnit.textContent = F.unitWord("jin_per_mu");
+    put(field(root, "records"), F.count(total.records), total.records);
     const progress = target ? ratio(total.yield, target.yield) : null;
     put(field(root, "yield_target"), target ? pct(progress) : T.no_target, progress);
     root.dataset.ready = "1";
@@ -339,8 +375,8 @@ const NY = (() => {
   }
 
   return {
-    page, T, DAY, HOUR, api, post, send, errorText, ApiError, iso, dayStart, fmtTime, num, wan, pct, change, ratio, put, field,
-    chart, lineChart, noData, every60, cardData, cardFacts, fillCard, fillTotals, rangePicker, sum, mean,
-    under, lastValue, seriesOf, groupOf, rainOf, showError, gradeChip,
+    page, T, F, DAY, HOUR, api, post, send, errorText, ApiError, iso, dayStart, fmtTime, num, wan, pct, change, ratio,
+    put, putBig, field, chart, lineChart, noData, linesNote, MAX_LINES, every60, cardData, cardFacts, fillCard,
+    fillTotals, rangePicker, sum, mean, under, lastValue, seriesOf, groupOf, rainOf, showError, gradeChip,
   };
 })();

@@ -1,11 +1,12 @@
-/* Village page: stations with their latest readings, history charts, yield records, harvest entry. */
+/* Village page: today's 墒情 and totals, harvest entry, the season's records a page at a time, stations with
+ * their latest readings, history charts one metric at a time on a phone. */
 "use strict";
 
 (() => {
   const { page, T, api, num, put, field } = NY;
   const code = page.region.code;
   const metrics = [...document.querySelectorAll("#station-table thead th[data-metric]")].map((th) => th.dataset.metric);
-
+  const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
 
   async function moistureToday() {
     const ans = await api("/api/v1/moisture", { region: code });
@@ -28,20 +29,23 @@
       for (const m of metrics) {
         const cell = row.querySelector(`td[data-metric="${m}"]`);
         const tv = values[m][d.id];
-        if (tv) put(cell, num(tv[1], m === "light" ? 0 : 1), tv[1]);
+        if (tv) put(cell, NY.F.metricNum(m, tv[1]), tv[1]);  // the catalogue's decimals (battery 3.85)
         else if (d.metrics.includes(m)) put(cell, "—", null);
       }
     }
   }
 
-  // ---- the season's records: a page of rows at a time, each with its status; editors correct or
-  // void a record (PATCH / void with a reason) in a dialog that also shows its history ----
-  const PAGE_ROWS = 50;
+  // ---- the season's records, newest first, a page at a time (a short page on a phone, where the table
+  // sits above the stations and charts); editors correct or void a record (PATCH / void with a reason)
+  // in a dialog that also shows its history ----
+  const PAGE_ROWS = window.matchMedia("(max-width: 640px)").matches ? 20 : 50;
   const table = document.getElementById("records-table");
   const editable = table.dataset.editable === "1";
-  const moreButton = document.getElementById("records-more");
+  const pager = document.getElementById("records-pager");
+  const prevButton = document.getElementById("records-prev");
+  const nextButton = document.getElementById("records-next");
   let all = [];
-  let shown = PAGE_ROWS;
+  let pageIndex = 0;
 
   function row(r) {
     const tr = document.createElement("tr");
@@ -65,13 +69,19 @@
   }
 
   function drawRows() {
+    const pages = Math.max(1, Math.ceil(all.length / PAGE_ROWS));
+    pageIndex = Math.min(pageIndex, pages - 1); // a void or a new record may shorten or lengthen the list
     const body = table.querySelector("tbody");
-    body.replaceChildren(...all.slice(0, shown).map(row));
-    const left = all.length - shown;
-    moreButton.hidden = left <= 0;
-    moreButton.textContent = T.rec_more.replace("{n}", left);
+    body.replaceChildren(...all.slice(pageIndex * PAGE_ROWS, (pageIndex + 1) * PAGE_ROWS).map(row));
+    pager.hidden = pages <= 1;
+    pager.dataset.page = String(pageIndex + 1);
+    prevButton.disabled = pageIndex === 0;
+    nextButton.disabled = pageIndex >= pages - 1;
+    document.getElementById("records-page").textContent = fill(T.rec_page,
+      { p: pageIndex + 1, n: pages, c: num(all.length, 0) });
   }
-  moreButton.addEventListener("click", () => { shown += PAGE_ROWS; drawRows(); });
+  prevButton.addEventListener("click", () => { pageIndex -= 1; drawRows(); });
+  nextButton.addEventListener("click", () => { pageIndex += 1; drawRows(); });
 
   async function records() {
     const [list, totals] = await Promise.all([
@@ -209,7 +219,6 @@
   const FIELD_CODES = new Set(["bad_request", "bad_record", "not_finite", "out_of_range", "bad_timestamp",
     "time_in_future", "time_too_old", "unknown_crop"]);
   const SLACK = 1e-9; // as service/payloads.py: bounds inclusive despite float rounding
-  const fill = (text, values) => text.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
   const perMuText = (v) => num(v, Number.isInteger(Math.round(v * 10) / 10) ? 0 : 1);
   const pad = (n) => String(n).padStart(2, "0");
   function zoneNowLocalInput() {
@@ -275,7 +284,7 @@
           if (FIELD_TEXT[name]) return [name, T[FIELD_TEXT[name]]];
           return ["", T.form_bad_request];
         }
-        return [name, err.message || `HTTP ${err.status}`];
+        return [name, NY.errorText(err) || `HTTP ${err.status}`];
     }
   }
 
@@ -358,14 +367,42 @@
         ok.dataset.perMu = per === null ? "" : String(per);
         ok.hidden = false;
         clearForm();
+        pageIndex = 0;
         await records();
       } catch (err) {
-        if (err instanceof NY.ApiError) showFieldError(...errorOf(err, e));
-        else showFieldError("", `${T.load_failed}: ${err.message}`);
+        showFieldError(...(err instanceof NY.ApiError ? errorOf(err, e) : ["", `${T.load_failed}: ${err.message}`]));
       } finally {
         button.disabled = false;
       }
     });
+  }
+
+  // ---- the history charts on a phone: one swipeable row, one metric at a time; the picker's links
+  // scroll the row (not the page) and follow a swipe ----
+  const strip = document.getElementById("metric-charts");
+  const pick = document.getElementById("metric-pick");
+  function markPicked(metric) {
+    for (const a of pick.querySelectorAll("a[data-metric]")) {
+      a.classList.toggle("on", a.dataset.metric === metric);
+      if (a.dataset.metric === metric) a.setAttribute("aria-current", "true");
+      else a.removeAttribute("aria-current");
+    }
+    strip.dataset.shown = metric;
+  }
+  if (strip && pick) {
+    pick.addEventListener("click", (ev) => {
+      const a = ev.target.closest("a[data-metric]");
+      if (!a) return;
+      ev.preventDefault();
+      const fig = document.getElementById(`fig-${a.dataset.metric}`);
+      strip.scrollTo({ left: fig.offsetLeft, behavior: "instant" }); // the strip is the figures' offsetParent
+      markPicked(a.dataset.metric);
+    });
+    strip.addEventListener("scroll", () => {
+      const figs = [...strip.querySelectorAll("figure[data-metric]")];
+      const i = Math.round(strip.scrollLeft / Math.max(1, strip.clientWidth));
+      if (figs[i]) markPicked(figs[i].dataset.metric);
+    }, { passive: true });
   }
 
   const currentRange = NY.rangePicker((key) => History.draw(code, key));
