@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..store.sqlite_tx import immediate
 from .robots import Answer
 
 log = logging.getLogger("nongyun.notify")
@@ -111,14 +112,8 @@ class Outbox:
             self._local.conn = conn
             with self._lock:
                 self._open.append(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     def close(self) -> None:
         with self._lock:

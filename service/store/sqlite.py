@@ -53,6 +53,7 @@ from .base import (
     YieldsQuery,
     YieldTotals,
 )
+from .sqlite_tx import immediate
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -233,36 +234,22 @@ class SqliteStore:
     def _migrate(self, conn: sqlite3.Connection) -> None:
         """Roll up history written before rollups existed, and re-roll days when the zone changed."""
         if conn.execute("SELECT 1 FROM meta WHERE key = 'yield_last'").fetchone() is None:
-            with self._write_lock:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    conn.execute("INSERT OR REPLACE INTO yield_last (device, village, ts) "
-                                 "SELECT device, village, MAX(ts) FROM yields WHERE device != '' GROUP BY device")
-                    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('yield_last', '1')")
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+            with self._write_lock, immediate(conn):
+                conn.execute("INSERT OR REPLACE INTO yield_last (device, village, ts) "
+                             "SELECT device, village, MAX(ts) FROM yields WHERE device != '' GROUP BY device")
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('yield_last', '1')")
         meta = dict(conn.execute("SELECT key, value FROM meta WHERE key LIKE 'rollup%'").fetchall())
         if meta.get("rollups") == "1" and meta.get("rollup_tz") == self.tz.key:
             return  # the usual case: no write lock taken by every process that opens the store
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                meta = dict(conn.execute("SELECT key, value FROM meta WHERE key LIKE 'rollup%'").fetchall())
-                if "rollups" not in meta:
-                    sqlite_rollups.mark_all_dirty(conn)
-                elif meta.get("rollup_tz") != self.tz.key:
-                    conn.execute("DELETE FROM rollup_1d")
-                    conn.execute("INSERT OR IGNORE INTO rollup_dirty SELECT DISTINCT metric, hour FROM rollup_1h")
-                conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                                 [("rollups", "1"), ("rollup_tz", self.tz.key)])
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._write_lock, immediate(conn):
+            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key LIKE 'rollup%'").fetchall())
+            if "rollups" not in meta:
+                sqlite_rollups.mark_all_dirty(conn)
+            elif meta.get("rollup_tz") != self.tz.key:
+                conn.execute("DELETE FROM rollup_1d")
+                conn.execute("INSERT OR IGNORE INTO rollup_dirty SELECT DISTINCT metric, hour FROM rollup_1h")
+            conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                             [("rollups", "1"), ("rollup_tz", self.tz.key)])
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -630,16 +617,8 @@ class SqliteStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._write_lock, self._guard():
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._write_lock, self._guard(), immediate(self._conn()) as conn:
+            yield conn
 
     def open_alert(self, alert: Alert) -> Alert | None:
         with self._tx() as conn:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import NongyunError
+from .sqlite_tx import immediate
 
 
 class SchemaTooNew(NongyunError):
@@ -67,8 +68,7 @@ def upgrade(conn: sqlite3.Connection, path: Path | str, steps: Sequence[Step]) -
     check_not_newer(path, found, steps)
     if found == len(steps):
         return found  # the usual case: no write lock taken by every process that opens the file
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         found = version_of(conn)  # another process may have upgraded it meanwhile
         check_not_newer(path, found, steps)
         start = max(found, 1) - 1  # 0 (new or unversioned) re-runs step 1, which is idempotent
@@ -78,9 +78,4 @@ def upgrade(conn: sqlite3.Connection, path: Path | str, steps: Sequence[Step]) -
             if step.run is not None:
                 step.run(conn)
         conn.execute(f"PRAGMA user_version = {len(steps)}")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     return found
