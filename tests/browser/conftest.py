@@ -10,12 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -59,6 +61,20 @@ class Live:
         return resp.get_json()
 
 
+@contextmanager
+def serving(app: Flask, api: FlaskClient, ctx: Context, store: SqliteStore, seeded: Seeded) -> Iterator[Live]:
+    """The app on a loopback port in a thread, for the browser; the store closed afterwards."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Live(f"http://127.0.0.1:{server.server_port}", api, ctx, seeded)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        store.close()
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     require_echarts()
@@ -70,15 +86,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     store = SqliteStore(folder / "store.sqlite3")
     seeded = seed(ctx, store)
     app = create_app(ctx, store)
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Live(f"http://127.0.0.1:{server.server_port}", app.test_client(), ctx, seeded)
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        store.close()
+    with serving(app, app.test_client(), ctx, store, seeded) as found:
+        yield found
 
 
 @pytest.fixture(scope="module")

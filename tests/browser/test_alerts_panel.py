@@ -5,13 +5,11 @@ township gets a Chinese 403 page in the site's frame whose link leads back to it
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from service.auth import open_accounts
 from service.context import build
@@ -22,7 +20,7 @@ from service.times import now_ms
 from service.web import create_app
 from tests.access_support import login
 from tests.brokers import free_port
-from tests.browser.conftest import REPO, Live, _Quiet, require_echarts, screenshot, wait_js
+from tests.browser.conftest import REPO, Live, require_echarts, screenshot, serving, wait_js
 from tests.browser.seed import seed
 
 pytestmark = pytest.mark.browser
@@ -63,15 +61,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     app = create_app(ctx, store)
     api = app.test_client()
     assert login(api, ADMIN).status_code == 302
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Live(f"http://127.0.0.1:{server.server_port}", api, ctx, seeded)
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        store.close()
+    with serving(app, api, ctx, store, seeded) as found:
+        yield found
 
 
 @pytest.fixture
